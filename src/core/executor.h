@@ -1,0 +1,74 @@
+// File: core/executor.h
+//
+// The runner contract. An Executor starts one attempt of a task somewhere (in
+// process, a Docker container, an EC2 spot instance) and reports its end. It is
+// restart-safe: Launch returns an opaque external handle that the scheduler saves,
+// so a node that restarts (or another node) can Adopt the attempt instead of
+// starting it again.
+//
+// Thread safety: implementations are safe for concurrent use.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "core/task.h"
+
+namespace sked::core {
+
+// How an attempt ended, as data: the scheduler's retry policy reads `kind`,
+// never message text.
+struct ExecResult {
+  enum class Kind {
+    kSucceeded,
+    kFailed,           // retried while attempts remain
+    kFailedPermanent,  // never retried (bad image, bad arguments)
+    kInterrupted,      // the host went away; re-run without using an attempt
+  };
+  Kind kind = Kind::kSucceeded;
+  int exit_code = 0;
+  std::string output;
+  std::string error;
+};
+
+// What an attempt needs besides the task itself.
+struct LaunchParams {
+  Task task;  // with the current attempt number
+  std::string node;
+  // Extra environment for the job (SKED_TASK_ID, SKED_CALLBACK_URL, ...).
+  std::map<std::string, std::string> job_env;
+};
+
+// Called exactly once per launched or adopted attempt, from any thread, unless
+// Cancel() was called first (then it may or may not be called).
+using DoneCallback = std::function<void(ExecResult)>;
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+
+  // The runner name tasks select it by ("builtin", "docker", "ec2-spot").
+  virtual std::string_view Kind() const = 0;
+
+  // True when this runner's claims go to `provisioning` first.
+  virtual bool Provisions() const { return false; }
+
+  // Starts the attempt. Returns its handle once the attempt exists externally;
+  // `done` fires when it ends. kInvalidArgument for a task this runner cannot
+  // run (permanent), kUnavailable when the backend is unreachable (retry).
+  virtual StatusOr<std::string> Launch(const LaunchParams& params, DoneCallback done) = 0;
+
+  // Re-attaches to an attempt started earlier under `handle`, possibly by a
+  // node that died. kNotFound when it no longer exists (the caller re-runs it).
+  virtual Status Adopt(const LaunchParams& params, const std::string& handle,
+                       DoneCallback done) = 0;
+
+  // Stops the attempt and frees what it holds. OK if it already ended or is
+  // unknown.
+  virtual Status Cancel(const std::string& handle) = 0;
+};
+
+}  // namespace sked::core
