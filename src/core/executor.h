@@ -56,6 +56,11 @@ class Executor {
   // True when this runner's claims go to `provisioning` first.
   virtual bool Provisions() const { return false; }
 
+  // True when attempts outlive this process (containers, instances), so the
+  // scheduler saves each handle and can Adopt it later. In-process runners
+  // return false and their attempts are simply run again.
+  virtual bool Durable() const { return true; }
+
   // Starts the attempt. Returns its handle once the attempt exists externally;
   // `done` fires when it ends. kInvalidArgument for a task this runner cannot
   // run (permanent), kUnavailable when the backend is unreachable (retry).

@@ -1,0 +1,227 @@
+#include "api/http_server.h"
+
+#include "api/error_json.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/url/pct_string_view.hpp>
+
+#include <algorithm>
+#include <thread>
+#include <vector>
+
+namespace sked::api {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kIdleTimeout = std::chrono::seconds(60);
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+HttpRequest ToRequest(const http::request<http::string_body>& req) {
+  HttpRequest r;
+  r.method = std::string(req.method_string());
+  r.target = std::string(req.target());
+  auto q = r.target.find('?');
+  std::string raw_path = q == std::string::npos ? r.target : r.target.substr(0, q);
+  if (q != std::string::npos) r.query = r.target.substr(q + 1);
+  auto decoded = boost::urls::make_pct_string_view(raw_path);
+  if (decoded) {
+    r.path.clear();
+    for (char c : decoded->decode()) r.path.push_back(c);
+  } else {
+    r.path = raw_path;
+  }
+  for (const auto& f : req) r.headers[Lower(f.name_string())] = std::string(f.value());
+  r.body = req.body();
+  return r;
+}
+
+http::response<http::string_body> ToBeast(HttpResponse&& resp, unsigned version,
+                                          bool keep_alive) {
+  http::response<http::string_body> res{static_cast<http::status>(resp.status), version};
+  res.set(http::field::server, "sked");
+  if (!resp.content_type.empty()) res.set(http::field::content_type, resp.content_type);
+  for (auto& [k, v] : resp.headers) res.set(k, v);
+  res.body() = std::move(resp.body);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+HttpResponse ErrorResponse(unsigned status, std::string_view code, std::string_view message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::string(R"({"error":{"code":")") + std::string(code) + R"(","message":")" +
+           std::string(message) + R"(","details":{}}})";
+  return r;
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  HttpHandler handler;
+  asio::io_context ioc;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  tcp::acceptor acceptor{ioc};
+  asio::thread_pool handlers;
+  std::vector<std::thread> io_threads;
+  uint16_t bound_port = 0;
+  bool running = false;
+
+  Impl(HttpServerOptions o, HttpHandler h)
+      : options(std::move(o)),
+        handler(std::move(h)),
+        handlers(static_cast<size_t>(std::max(1, options.handler_threads))) {}
+
+  class Session : public std::enable_shared_from_this<Session> {
+   public:
+    Session(tcp::socket socket, Impl& impl) : stream_(std::move(socket)), impl_(impl) {}
+
+    void Run() {
+      asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+    }
+
+   private:
+    void Read() {
+      parser_.emplace();
+      parser_->body_limit(impl_.options.body_limit);
+      parser_->header_limit(64 * 1024);
+      stream_.expires_after(kIdleTimeout);
+      http::async_read(stream_, buffer_, *parser_,
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                         self->OnRead(ec);
+                       });
+    }
+
+    void OnRead(beast::error_code ec) {
+      if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+          ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+        Close();
+        return;
+      }
+      if (ec == http::error::body_limit) {
+        HttpResponse r;
+        r.status = 413;
+        r.body = PayloadTooLargeBody(impl_.options.body_limit);
+        Write(std::move(r), 11, false);
+        return;
+      }
+      if (ec) {
+        Write(ErrorResponse(400, "invalid_argument", "malformed HTTP request"), 11, false);
+        return;
+      }
+      auto req = parser_->release();
+      unsigned version = req.version();
+      bool keep_alive = req.keep_alive();
+      // Handlers block on the store: run them off the I/O threads.
+      asio::post(impl_.handlers, [self = shared_from_this(), req = std::move(req), version,
+                                  keep_alive]() mutable {
+        HttpResponse resp;
+        try {
+          resp = self->impl_.handler(ToRequest(req));
+        } catch (const std::exception&) {
+          resp = ErrorResponse(500, "internal", "internal error");
+        }
+        asio::post(self->stream_.get_executor(),
+                   [self, resp = std::move(resp), version, keep_alive]() mutable {
+                     self->Write(std::move(resp), version, keep_alive);
+                   });
+      });
+    }
+
+    void Write(HttpResponse&& resp, unsigned version, bool keep_alive) {
+      auto res =
+          std::make_shared<http::response<http::string_body>>(ToBeast(std::move(resp), version,
+                                                                      keep_alive));
+      stream_.expires_after(kIdleTimeout);
+      http::async_write(stream_, *res,
+                        [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+                          if (ec || !keep_alive) {
+                            self->Close();
+                            return;
+                          }
+                          self->Read();
+                        });
+    }
+
+    void Close() {
+      beast::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      stream_.socket().close(ec);
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    Impl& impl_;
+  };
+
+  void Accept() {
+    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+      } else {
+        s.set_option(tcp::no_delay(true), ec);
+        std::make_shared<Session>(std::move(s), *this)->Run();
+      }
+      Accept();
+    });
+  }
+};
+
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+core::Status HttpServer::Start() {
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(impl_->options.host, ec);
+  if (ec) return core::InvalidArgumentError("listen: bad address " + impl_->options.host);
+  tcp::endpoint ep(addr, impl_->options.port);
+  impl_->acceptor.open(ep.protocol(), ec);
+  if (!ec) impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl_->acceptor.bind(ep, ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return core::UnavailableError("listen on " + impl_->options.host + ":" +
+                                  std::to_string(impl_->options.port) + ": " + ec.message());
+  impl_->bound_port = impl_->acceptor.local_endpoint().port();
+  impl_->work.emplace(impl_->ioc.get_executor());
+  impl_->Accept();
+  for (int i = 0; i < std::max(1, impl_->options.io_threads); ++i)
+    impl_->io_threads.emplace_back([this] { impl_->ioc.run(); });
+  impl_->running = true;
+  return core::OkStatus();
+}
+
+uint16_t HttpServer::port() const { return impl_->bound_port; }
+
+void HttpServer::Stop() {
+  if (!impl_ || !impl_->running) return;
+  impl_->running = false;
+  asio::post(impl_->ioc, [this] {
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+  });
+  impl_->handlers.join();
+  impl_->work.reset();
+  impl_->ioc.stop();
+  for (auto& t : impl_->io_threads) t.join();
+  impl_->io_threads.clear();
+}
+
+}  // namespace sked::api

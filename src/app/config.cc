@@ -1,0 +1,111 @@
+#include "app/config.h"
+
+#include <CLI/CLI.hpp>
+
+namespace sked::app {
+
+void AddServeFlags(CLI::App& cmd, ServeConfig& c) {
+  cmd.add_option("--listen", c.listen, "HOST:PORT to serve HTTP on (PORT 0: any free port)")
+      ->envname("SKED_LISTEN")
+      ->capture_default_str();
+  cmd.add_option("--db", c.db,
+                 "Store URL: sqlite:PATH (embedded, one node) or postgres://... (many nodes)")
+      ->envname("SKED_DB")
+      ->capture_default_str();
+  cmd.add_option("--node-id", c.node_id, "This node's name in leases and events (default: hostname-pid)")
+      ->envname("SKED_NODE_ID");
+  cmd.add_option("--time-scale", c.time_scale,
+                 "Multiplies built-in waits and retry backoff (tests use 0.01)")
+      ->envname("SKED_TIME_SCALE")
+      ->capture_default_str();
+  cmd.add_option("--bar-url", c.bar_url, "URL the built-in `bar` task fetches")
+      ->envname("SKED_BAR_URL")
+      ->capture_default_str();
+  cmd.add_option("--api-token", c.api_tokens,
+                 "Bearer token accepted by the API; repeatable (none: the API is open)")
+      ->envname("SKED_API_TOKEN")
+      ->delimiter(',');
+  cmd.add_option("--concurrency", c.concurrency, "Tasks this node runs at once")
+      ->envname("SKED_CONCURRENCY")
+      ->capture_default_str();
+  cmd.add_option("--callback-secret", c.callback_secret,
+                 "Key of the per-attempt callback tokens (default: generated once, kept beside "
+                 "the database)")
+      ->envname("SKED_CALLBACK_SECRET");
+  cmd.add_option("--callback-url", c.callback_url,
+                 "Base URL by which jobs reach this API (default: http://<listen>)")
+      ->envname("SKED_CALLBACK_URL");
+  cmd.add_option("--lease-s", c.lease_s,
+                 "Seconds a claim holds without renewal; a dead node's tasks run again after it")
+      ->envname("SKED_LEASE_S")
+      ->capture_default_str();
+  cmd.add_option("--shutdown-grace-s", c.shutdown_grace_s,
+                 "On SIGTERM, seconds running tasks may finish before their leases are given back")
+      ->envname("SKED_SHUTDOWN_GRACE_S")
+      ->capture_default_str();
+  cmd.add_option("--http-io-threads", c.io_threads, "Threads doing HTTP I/O")
+      ->envname("SKED_HTTP_IO_THREADS")
+      ->capture_default_str();
+  cmd.add_option("--http-handler-threads", c.handler_threads,
+                 "Threads running API handlers (they block on the store)")
+      ->envname("SKED_HTTP_HANDLER_THREADS")
+      ->capture_default_str();
+  cmd.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
+      ->envname("SKED_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+}
+
+core::Status ValidateServeConfig(ServeConfig& c) {
+  auto colon = c.listen.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return core::InvalidArgumentError("--listen: want HOST:PORT, got '" + c.listen + "'");
+  c.listen_host = c.listen.substr(0, colon);
+  if (c.listen_host.size() > 2 && c.listen_host.front() == '[' && c.listen_host.back() == ']')
+    c.listen_host = c.listen_host.substr(1, c.listen_host.size() - 2);
+  try {
+    size_t used = 0;
+    int port = std::stoi(c.listen.substr(colon + 1), &used);
+    if (used != c.listen.size() - colon - 1 || port < 0 || port > 65535) throw 0;
+    c.listen_port = static_cast<uint16_t>(port);
+  } catch (...) {
+    return core::InvalidArgumentError("--listen: bad port in '" + c.listen + "'");
+  }
+  if (!(c.time_scale > 0 && c.time_scale <= 1000))
+    return core::InvalidArgumentError("--time-scale: must be in (0, 1000]");
+  if (c.concurrency < 1 || c.concurrency > 100000)
+    return core::InvalidArgumentError("--concurrency: must be in 1..100000");
+  if (!(c.lease_s >= 0.5 && c.lease_s <= 3600))
+    return core::InvalidArgumentError("--lease-s: must be in 0.5..3600");
+  if (!(c.shutdown_grace_s >= 0 && c.shutdown_grace_s <= 86400))
+    return core::InvalidArgumentError("--shutdown-grace-s: must be in 0..86400");
+  if (c.io_threads < 1 || c.io_threads > 64)
+    return core::InvalidArgumentError("--http-io-threads: must be in 1..64");
+  if (c.handler_threads < 1 || c.handler_threads > 256)
+    return core::InvalidArgumentError("--http-handler-threads: must be in 1..256");
+  for (const auto& t : c.api_tokens)
+    if (t.empty() || t.find_first_of(" \t\r\n") != std::string::npos)
+      return core::InvalidArgumentError("--api-token: tokens must be non-empty, without spaces");
+  if (!c.callback_secret.empty() && c.callback_secret.size() < 16)
+    return core::InvalidArgumentError("--callback-secret: use at least 16 characters");
+  auto db = ParseDbUrl(c.db);
+  if (!db.ok()) return db.status();
+  return core::OkStatus();
+}
+
+core::StatusOr<DbUrl> ParseDbUrl(const std::string& url) {
+  auto starts = [&](std::string_view p) { return url.rfind(p, 0) == 0; };
+  if (starts("postgres://") || starts("postgresql://"))
+    return DbUrl{DbKind::kPostgres, "", url};
+  for (std::string_view p : {"sqlite://", "sqlite:"}) {
+    if (starts(p)) {
+      std::string path = url.substr(p.size());
+      if (path.empty()) break;
+      return DbUrl{DbKind::kSqlite, path, ""};
+    }
+  }
+  return core::InvalidArgumentError("--db: want sqlite:PATH or postgres://..., got '" + url +
+                                    "'");
+}
+
+}  // namespace sked::app

@@ -1,0 +1,57 @@
+// File: app/config.h
+//
+// `sked serve` configuration: the flags, their SKED_* environment variables,
+// their defaults, and validation once at start-up (bad config fails start-up;
+// nothing is silently clamped).
+//
+// Thread safety: plain values and free functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace CLI {
+class App;
+}
+
+namespace sked::app {
+
+struct ServeConfig {
+  std::string listen = "127.0.0.1:8080";  // --listen, SKED_LISTEN
+  std::string listen_host;                // derived from listen
+  uint16_t listen_port = 0;               // derived from listen
+  std::string db = "sqlite:./data/sked.db";  // --db, SKED_DB
+  std::string node_id;                    // --node-id, SKED_NODE_ID; default hostname-pid
+  double time_scale = 1.0;                // --time-scale, SKED_TIME_SCALE
+  std::string bar_url = "https://www.whattimeisitrightnow.com/";  // --bar-url
+  std::vector<std::string> api_tokens;    // --api-token (repeatable), SKED_API_TOKEN (comma list)
+  int concurrency = 64;                   // --concurrency, SKED_CONCURRENCY
+  std::string callback_secret;            // --callback-secret; default generated and kept
+  std::string callback_url;               // --callback-url; default http://<listen>
+  double lease_s = 30;                    // --lease-s
+  double shutdown_grace_s = 30;           // --shutdown-grace-s
+  int io_threads = 2;                     // --http-io-threads
+  int handler_threads = 8;                // --http-handler-threads
+  std::string log_level = "info";         // --log-level
+};
+
+// Registers every serve flag on `cmd`, bound to `cfg`.
+void AddServeFlags(CLI::App& cmd, ServeConfig& cfg);
+
+// Checks ranges and derives listen_host/listen_port. kInvalidArgument naming the
+// flag otherwise.
+core::Status ValidateServeConfig(ServeConfig& cfg);
+
+enum class DbKind { kSqlite, kPostgres };
+struct DbUrl {
+  DbKind kind = DbKind::kSqlite;
+  std::string path;  // SQLite file (or ":memory:")
+  std::string dsn;   // PostgreSQL connection string
+};
+// "sqlite:PATH", "sqlite://PATH", "postgres://..." or "postgresql://...".
+core::StatusOr<DbUrl> ParseDbUrl(const std::string& url);
+
+}  // namespace sked::app

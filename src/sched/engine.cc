@@ -1,0 +1,489 @@
+#include "sched/engine.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace sked::sched {
+
+namespace {
+
+using core::Duration;
+using core::ExecResult;
+using core::Time;
+using std::chrono::milliseconds;
+
+std::string AttemptTag(const std::string& id, int attempt) {
+  return "task " + id + " attempt " + std::to_string(attempt);
+}
+
+}  // namespace
+
+Engine::Engine(EngineOptions options, core::Store& store, const ExecutorRegistry& executors,
+               const core::Clock& clock)
+    : options_(std::move(options)),
+      store_(store),
+      executors_(executors),
+      clock_(clock),
+      runners_(executors.Kinds()),
+      provisioning_runners_(executors.ProvisioningKinds()),
+      rng_(std::random_device{}()) {}
+
+Engine::~Engine() { Stop(); }
+
+core::Status Engine::Start() {
+  std::lock_guard lk(mu_);
+  if (started_) return core::FailedPreconditionError("engine already started");
+  started_ = true;
+  dispatcher_ = std::thread([this] { DispatchLoop(); });
+  maintenance_ = std::thread([this] { MaintenanceLoop(); });
+  completer_ = std::thread([this] { CompletionLoop(); });
+  return core::OkStatus();
+}
+
+void Engine::Wake() {
+  std::lock_guard lk(mu_);
+  wake_ = true;
+  dispatch_cv_.notify_one();
+}
+
+void Engine::Log(core::LogLevel level, const std::string& message) {
+  if (options_.logger) options_.logger->Log(level, message);
+}
+
+void Engine::NoteError(const core::Status& s, const char* where) {
+  std::string text = std::string(where) + ": " + s.ToString();
+  Log(core::LogLevel::kWarn, text);
+  std::lock_guard lk(mu_);
+  stats_.last_error = std::move(text);
+}
+
+double Engine::UnitRandom() {
+  std::lock_guard lk(mu_);
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+}
+
+// --- Dispatch --------------------------------------------------------------
+
+void Engine::DispatchLoop() {
+  Duration error_backoff = milliseconds(50);
+  std::unique_lock lk(mu_);
+  while (!stopping_) {
+    wake_ = false;
+    int free = options_.concurrency - static_cast<int>(running_.size());
+    Time now = clock_.Now();
+    Time deadline = now + options_.idle_poll;
+    if (free > 0) {
+      int limit = std::min(free, options_.claim_batch);
+      lk.unlock();
+      auto claimed = store_.TaskClaim({.node = options_.node_id,
+                                       .now = now,
+                                       .lease = options_.lease,
+                                       .limit = limit,
+                                       .runners = runners_,
+                                       .provisioning_runners = provisioning_runners_});
+      std::optional<std::optional<Time>> next;
+      if (claimed.ok()) {
+        for (auto& t : *claimed) LaunchAttempt(std::move(t));
+        if (static_cast<int>(claimed->size()) < limit) {
+          auto n = store_.TaskNextRunAt(runners_);
+          if (n.ok()) next = *n;
+        }
+        error_backoff = milliseconds(50);
+      } else {
+        NoteError(claimed.status(), "claim");
+      }
+      lk.lock();
+      if (!claimed.ok()) {
+        clock_.WaitUntil(lk, dispatch_cv_, clock_.Now() + error_backoff,
+                         [&] { return stopping_; });
+        error_backoff = std::min<Duration>(error_backoff * 2, std::chrono::seconds(2));
+        continue;
+      }
+      if (static_cast<int>(claimed->size()) == limit) continue;  // more may be due
+      if (next && *next) deadline = std::max(std::min(deadline, **next), now + milliseconds(1));
+    }
+    if (wake_) continue;
+    // Sleep until the next known run_at, an idle poll, or Wake() (a new task, a
+    // freed slot).
+    clock_.WaitUntil(lk, dispatch_cv_, deadline, [&] { return stopping_ || wake_; });
+  }
+}
+
+void Engine::LaunchAttempt(core::Task task) {
+  core::Executor* executor = executors_.Find(task.runner);
+  const std::string id = task.id;
+  const int attempt = task.attempt;
+  Time now = clock_.Now();
+  if (executor == nullptr) {  // claim filters by runner, so only a bug gets here
+    OnDone(id, attempt,
+           {ExecResult::Kind::kFailedPermanent, -1, "", "no runner " + task.runner + " here"});
+    return;
+  }
+  core::LaunchParams params{.task = task, .node = options_.node_id, .job_env = {}};
+  if (options_.job_env) params.job_env = options_.job_env(task);
+  {
+    std::lock_guard lk(mu_);
+    Attempt a;
+    a.deadline = now + std::chrono::seconds(task.timeout_s);
+    a.executor = executor;
+    a.task = std::move(task);
+    running_[id] = std::move(a);
+    ++stats_.claimed;
+  }
+  auto handle = executor->Launch(
+      params, [this, id, attempt](ExecResult r) { OnDone(id, attempt, std::move(r)); });
+  if (!handle.ok()) {
+    auto code = handle.status().code();
+    bool permanent = code == core::StatusCode::kInvalidArgument ||
+                     code == core::StatusCode::kFailedPrecondition ||
+                     code == core::StatusCode::kNotFound;
+    OnDone(id, attempt,
+           {permanent ? ExecResult::Kind::kFailedPermanent : ExecResult::Kind::kFailed, -1, "",
+            handle.status().message()});
+    return;
+  }
+  bool still_ours = false;
+  {
+    std::lock_guard lk(mu_);
+    auto it = running_.find(id);
+    if (it != running_.end() && it->second.task.attempt == attempt) {
+      it->second.handle = *handle;
+      still_ours = true;
+    }
+  }
+  if (!still_ours) {  // aborted while launching
+    (void)executor->Cancel(*handle);
+    return;
+  }
+  if (executor->Durable()) {
+    auto st = store_.TaskSetHandle({.id = id,
+                                    .attempt = attempt,
+                                    .handle = *handle,
+                                    .instance_id = std::nullopt,
+                                    .now = clock_.Now(),
+                                    .message = ""});
+    if (!st.ok() && st.code() != core::StatusCode::kAborted) NoteError(st, "save handle");
+  }
+}
+
+// --- Outcomes --------------------------------------------------------------
+
+void Engine::OnDone(const std::string& id, int attempt, ExecResult result) {
+  std::lock_guard lk(mu_);
+  auto it = running_.find(id);
+  if (it == running_.end() || it->second.task.attempt != attempt || it->second.finishing) return;
+  it->second.finishing = true;
+  completions_.push_back({id, attempt, std::move(result), 0});
+  completion_cv_.notify_one();
+}
+
+void Engine::CompletionLoop() {
+  std::unique_lock lk(mu_);
+  while (true) {
+    completion_cv_.wait(lk, [&] { return !completions_.empty() || stop_threads_; });
+    if (completions_.empty()) break;  // stop_threads_ and drained
+    std::deque<Completion> batch;
+    batch.swap(completions_);
+    lk.unlock();
+    std::deque<Completion> again;
+    for (auto& c : batch) {
+      if (RecordCompletion(c)) {
+        std::lock_guard g(mu_);
+        auto it = running_.find(c.id);
+        if (it != running_.end() && it->second.task.attempt == c.attempt) running_.erase(it);
+        wake_ = true;
+        dispatch_cv_.notify_one();
+        idle_cv_.notify_all();
+      } else {
+        ++c.store_tries;
+        again.push_back(std::move(c));
+      }
+    }
+    lk.lock();
+    if (!again.empty()) {
+      // The store is unreachable: keep the outcomes (their leases are still
+      // ours until they expire) and try again shortly.
+      for (auto& c : again) completions_.push_back(std::move(c));
+      clock_.WaitUntil(lk, completion_cv_, clock_.Now() + milliseconds(200),
+                       [&] { return stop_threads_; });
+      if (stop_threads_) break;
+    }
+  }
+}
+
+bool Engine::RecordCompletion(const Completion& c) {
+  core::Task task;
+  {
+    std::lock_guard lk(mu_);
+    auto it = running_.find(c.id);
+    if (it == running_.end() || it->second.task.attempt != c.attempt) return true;  // aborted
+    task = it->second.task;
+  }
+  const Time now = clock_.Now();
+  const auto& r = c.result;
+  const std::string tag = AttemptTag(c.id, c.attempt);
+  core::Status st;
+  switch (r.kind) {
+    case ExecResult::Kind::kSucceeded:
+      st = store_.TaskFinish({.id = c.id,
+                              .attempt = c.attempt,
+                              .state = core::TaskState::kSucceeded,
+                              .result = core::TaskResult{r.exit_code, r.output},
+                              .error = std::nullopt,
+                              .node = options_.node_id,
+                              .now = now,
+                              .message = "succeeded"});
+      if (st.ok()) {
+        std::lock_guard lk(mu_);
+        ++stats_.succeeded;
+      }
+      break;
+    case ExecResult::Kind::kFailedPermanent:
+      st = store_.TaskFinish({.id = c.id,
+                              .attempt = c.attempt,
+                              .state = core::TaskState::kFailed,
+                              .result = core::TaskResult{r.exit_code, r.output},
+                              .error = r.error,
+                              .node = options_.node_id,
+                              .now = now,
+                              .message = "failed permanently: " + r.error});
+      if (st.ok()) {
+        std::lock_guard lk(mu_);
+        ++stats_.failed;
+      }
+      Log(core::LogLevel::kWarn, tag + " failed permanently: " + r.error);
+      break;
+    case ExecResult::Kind::kFailed:
+    case ExecResult::Kind::kInterrupted: {
+      bool free = r.kind == ExecResult::Kind::kInterrupted;
+      Time run_at = now;
+      if (!free) {
+        run_at += RetryBackoff(task.ChargedAttempts(), options_.backoff_base,
+                               options_.backoff_max, options_.time_scale, UnitRandom());
+      }
+      auto after = store_.TaskRetry({.id = c.id,
+                                     .attempt = c.attempt,
+                                     .run_at = run_at,
+                                     .error = r.error,
+                                     .free = free,
+                                     .node = options_.node_id,
+                                     .now = now,
+                                     .message = (free ? "interrupted: " : "attempt failed: ") +
+                                                r.error});
+      st = after.status();
+      if (after.ok()) {
+        std::lock_guard lk(mu_);
+        if (after->state == core::TaskState::kFailed) {
+          ++stats_.failed;
+        } else {
+          ++stats_.retried;
+        }
+      }
+      Log(core::LogLevel::kWarn,
+          tag + (free ? " interrupted: " : " failed: ") + r.error +
+              (after.ok() && after->state == core::TaskState::kFailed ? " (no attempts left)"
+                                                                      : " (will retry)"));
+      if (after.ok() && after->state == core::TaskState::kScheduled) Wake();
+      break;
+    }
+  }
+  if (st.ok()) return true;
+  switch (st.code()) {
+    case core::StatusCode::kAborted:
+    case core::StatusCode::kNotFound:
+      // Someone else decided first (a callback, a cancel, a rescue): fencing
+      // by attempt kept this stale outcome out.
+      Log(core::LogLevel::kDebug, tag + ": outcome not recorded: " + st.message());
+      return true;
+    case core::StatusCode::kUnavailable:
+      NoteError(st, "record outcome");
+      return false;
+    default:
+      NoteError(st, "record outcome");
+      return true;
+  }
+}
+
+void Engine::AbortLocal(const std::string& id) {
+  core::Executor* executor = nullptr;
+  std::optional<std::string> handle;
+  {
+    std::lock_guard lk(mu_);
+    auto it = running_.find(id);
+    if (it == running_.end()) return;
+    executor = it->second.executor;
+    handle = it->second.handle;
+    running_.erase(it);
+    wake_ = true;
+    dispatch_cv_.notify_one();
+    idle_cv_.notify_all();
+  }
+  if (executor && handle) (void)executor->Cancel(*handle);
+}
+
+// --- Maintenance -----------------------------------------------------------
+
+void Engine::MaintenanceLoop() {
+  const Duration renew_every = options_.lease / 3;
+  const Duration tick = std::min<Duration>(renew_every, milliseconds(100));
+  Time next_renew = clock_.Now();
+  Time next_rescue = clock_.Now();
+  const Time started_at = clock_.Now();
+  std::unique_lock lk(mu_);
+  while (!stop_threads_) {
+    lk.unlock();
+    Time now = clock_.Now();
+    EnforceTimeouts();
+    if (now >= next_renew) {
+      RenewLeases();
+      auto st = store_.NodeHeartbeat({.id = options_.node_id,
+                                      .version = options_.version,
+                                      .started_at = started_at,
+                                      .last_heartbeat = now});
+      if (!st.ok()) NoteError(st, "node heartbeat");
+      next_renew = now + renew_every;
+    }
+    if (now >= next_rescue) {
+      auto leader = store_.LeaderElect(options_.node_id, now, options_.lease);
+      bool is_leader = leader.ok() && *leader;
+      if (!leader.ok()) NoteError(leader.status(), "leader election");
+      {
+        std::lock_guard g(mu_);
+        stats_.leader = is_leader;
+      }
+      if (is_leader) Rescue();
+      next_rescue = now + options_.rescue_interval;
+    }
+    lk.lock();
+    clock_.WaitUntil(lk, maintenance_cv_, clock_.Now() + tick, [&] { return stop_threads_; });
+  }
+}
+
+void Engine::RenewLeases() {
+  std::vector<core::TaskLeaseRef> refs;
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& [id, a] : running_) refs.push_back({id, a.task.attempt});
+  }
+  if (refs.empty()) return;
+  auto lost = store_.TaskLeaseRenew({.node = options_.node_id,
+                                     .now = clock_.Now(),
+                                     .lease = options_.lease,
+                                     .tasks = std::move(refs)});
+  if (!lost.ok()) {
+    NoteError(lost.status(), "renew leases");
+    return;
+  }
+  for (const auto& ref : *lost) {
+    bool ours = false;
+    {
+      std::lock_guard lk(mu_);
+      auto it = running_.find(ref.id);
+      ours = it != running_.end() && it->second.task.attempt == ref.attempt &&
+             !it->second.finishing;
+      if (ours) ++stats_.leases_lost;
+    }
+    if (ours) {
+      Log(core::LogLevel::kInfo, AttemptTag(ref.id, ref.attempt) + ": lease lost; stopping it");
+      AbortLocal(ref.id);
+    }
+  }
+}
+
+void Engine::EnforceTimeouts() {
+  const Time now = clock_.Now();
+  std::vector<std::pair<core::Executor*, std::string>> to_cancel;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& [id, a] : running_) {
+      if (a.finishing || now < a.deadline) continue;
+      a.finishing = true;
+      ++stats_.timed_out;
+      if (a.handle) to_cancel.emplace_back(a.executor, *a.handle);
+      completions_.push_back(
+          {id, a.task.attempt,
+           {ExecResult::Kind::kFailed, -1, "",
+            "timed out after " + std::to_string(a.task.timeout_s) + "s"},
+           0});
+      completion_cv_.notify_one();
+    }
+  }
+  for (auto& [e, h] : to_cancel) (void)e->Cancel(h);
+}
+
+void Engine::Rescue() {
+  auto rescued = store_.TaskRescue({.now = clock_.Now(), .limit = 1000});
+  if (!rescued.ok()) {
+    NoteError(rescued.status(), "rescue");
+    return;
+  }
+  if (rescued->empty()) return;
+  {
+    std::lock_guard lk(mu_);
+    stats_.rescued += static_cast<int64_t>(rescued->size());
+  }
+  Log(core::LogLevel::kInfo,
+      "rescued " + std::to_string(rescued->size()) + " task(s) whose lease expired");
+  Wake();
+}
+
+// --- Stop ------------------------------------------------------------------
+
+void Engine::GiveBackAll() {
+  std::vector<Attempt> left;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& [id, a] : running_) left.push_back(a);
+    running_.clear();
+  }
+  for (auto& a : left) {
+    if (a.handle && !a.executor->Durable()) (void)a.executor->Cancel(*a.handle);
+    // A durable attempt (a container, an instance) keeps running; its lease
+    // runs out and another node adopts it. An in-process one is given back.
+    if (a.executor->Durable()) continue;
+    auto st = store_.TaskRetry({.id = a.task.id,
+                                .attempt = a.task.attempt,
+                                .run_at = clock_.Now(),
+                                .error = std::nullopt,
+                                .free = true,
+                                .node = options_.node_id,
+                                .now = clock_.Now(),
+                                .message = "lease given back at shutdown"});
+    if (!st.ok() && st.status().code() != core::StatusCode::kAborted)
+      NoteError(st.status(), "give back lease");
+  }
+}
+
+void Engine::Stop() {
+  {
+    std::unique_lock lk(mu_);
+    if (!started_ || stop_threads_) return;
+    stopping_ = true;
+    dispatch_cv_.notify_all();
+  }
+  if (dispatcher_.joinable()) dispatcher_.join();
+  {
+    std::unique_lock lk(mu_);
+    clock_.WaitUntil(lk, idle_cv_, clock_.Now() + options_.shutdown_grace,
+                     [&] { return running_.empty() && completions_.empty(); });
+  }
+  GiveBackAll();
+  {
+    std::lock_guard lk(mu_);
+    stop_threads_ = true;
+    completion_cv_.notify_all();
+    maintenance_cv_.notify_all();
+  }
+  if (maintenance_.joinable()) maintenance_.join();
+  if (completer_.joinable()) completer_.join();
+  (void)store_.LeaderResign(options_.node_id);
+}
+
+EngineStats Engine::Stats() const {
+  std::lock_guard lk(mu_);
+  EngineStats s = stats_;
+  s.running = static_cast<int64_t>(running_.size());
+  return s;
+}
+
+}  // namespace sked::sched

@@ -1,0 +1,172 @@
+// File: sched/engine.h
+//
+// The node's scheduling engine: claims due tasks from the Store, runs them on the
+// registered executors, renews their leases, records each outcome once (fenced by
+// attempt), retries failures with backoff, enforces timeouts, and — while it holds
+// the leader lease — rescues tasks whose node died.
+//
+// On time: the dispatcher sleeps until the earliest run_at the store knows (or an
+// idle poll interval, for tasks other nodes create) and is woken at once by
+// Wake() when a task is created here, so a task starts within milliseconds of its
+// run_at rather than on a polling tick.
+//
+// Thread safety: all public methods are safe to call from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/executor.h"
+#include "core/logger.h"
+#include "core/store.h"
+#include "sched/executor_registry.h"
+#include "sched/retry_policy.h"
+
+namespace sked::sched {
+
+inline constexpr int kDefaultConcurrency = 64;
+inline constexpr core::Duration kDefaultLease = std::chrono::seconds(30);
+inline constexpr core::Duration kDefaultIdlePoll = std::chrono::milliseconds(500);
+inline constexpr core::Duration kDefaultRescueInterval = std::chrono::seconds(2);
+inline constexpr core::Duration kDefaultShutdownGrace = std::chrono::seconds(30);
+inline constexpr int kDefaultClaimBatch = 256;
+
+struct EngineOptions {
+  std::string node_id;
+  std::string version;
+  // Attempts running at once on this node. Default: kDefaultConcurrency.
+  int concurrency = kDefaultConcurrency;
+  // How long a claim holds without renewal; renewed every lease/3.
+  // Default: kDefaultLease. A dead node's tasks run again after this long.
+  core::Duration lease = kDefaultLease;
+  // Longest sleep of the dispatcher with nothing due that it knows of; bounds
+  // how late a task created on another node is seen. Default: kDefaultIdlePoll.
+  core::Duration idle_poll = kDefaultIdlePoll;
+  // How often the leader looks for expired leases. Default: kDefaultRescueInterval.
+  core::Duration rescue_interval = kDefaultRescueInterval;
+  // On Stop(), how long running attempts may finish before their leases are
+  // given back. Default: kDefaultShutdownGrace.
+  core::Duration shutdown_grace = kDefaultShutdownGrace;
+  // Retry backoff (see retry_policy.h), multiplied by time_scale.
+  core::Duration backoff_base = kDefaultBackoffBase;
+  core::Duration backoff_max = kDefaultBackoffMax;
+  double time_scale = 1.0;
+  // Tasks claimed per store call. Default: kDefaultClaimBatch.
+  int claim_batch = kDefaultClaimBatch;
+  // Extra environment for each attempt (callback URL and token); may be empty.
+  std::function<std::map<std::string, std::string>(const core::Task&)> job_env;
+  // Where the engine reports what it does. Default: discard.
+  core::Logger* logger = nullptr;
+};
+
+// Counters for /metrics; monotonic except `running`.
+struct EngineStats {
+  int64_t claimed = 0;
+  int64_t succeeded = 0;
+  int64_t failed = 0;
+  int64_t retried = 0;
+  int64_t rescued = 0;
+  int64_t timed_out = 0;
+  int64_t leases_lost = 0;
+  int64_t running = 0;
+  bool leader = false;
+  std::string last_error;  // the most recent background error, "" if none
+};
+
+class Engine {
+ public:
+  // `store`, `executors` and `clock` must outlive the engine.
+  Engine(EngineOptions options, core::Store& store, const ExecutorRegistry& executors,
+         const core::Clock& clock);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Starts the background threads. kFailedPrecondition if already started.
+  core::Status Start();
+
+  // Graceful stop: no new claims; running attempts get options.shutdown_grace to
+  // finish, then they are stopped and their leases given back (the task is
+  // scheduled again without using up an attempt). Idempotent.
+  void Stop();
+
+  // A task became due (or may have): re-check the store now.
+  void Wake();
+
+  // Stops this node's attempt of task `id`, if it runs one, and forgets it: its
+  // outcome will not be recorded. Used after cancel, delete or a final callback.
+  void AbortLocal(const std::string& id);
+
+  EngineStats Stats() const;
+
+ private:
+  struct Attempt {
+    core::Task task;
+    core::Executor* executor = nullptr;
+    std::optional<std::string> handle;
+    core::Time deadline{};
+    bool finishing = false;  // an outcome is queued; later ones are ignored
+  };
+  struct Completion {
+    std::string id;
+    int attempt = 0;
+    core::ExecResult result;
+    int store_tries = 0;
+  };
+
+  void DispatchLoop();
+  void MaintenanceLoop();
+  void CompletionLoop();
+
+  // Launches one claimed attempt. Called without mu_ held.
+  void LaunchAttempt(core::Task task);
+  void OnDone(const std::string& id, int attempt, core::ExecResult result);
+  // Writes one outcome to the store; returns false to try again later.
+  bool RecordCompletion(const Completion& c);
+  void RenewLeases();
+  void EnforceTimeouts();
+  void Rescue();
+  void GiveBackAll();
+  void Log(core::LogLevel level, const std::string& message);
+  void NoteError(const core::Status& s, const char* where);
+  double UnitRandom();
+
+  const EngineOptions options_;
+  core::Store& store_;
+  const ExecutorRegistry& executors_;
+  const core::Clock& clock_;
+  const std::vector<std::string> runners_;
+  const std::vector<std::string> provisioning_runners_;
+
+  mutable std::mutex mu_;
+  std::condition_variable dispatch_cv_;
+  std::condition_variable maintenance_cv_;
+  std::condition_variable completion_cv_;
+  std::condition_variable idle_cv_;
+  bool started_ = false;
+  bool stopping_ = false;      // no more claims
+  bool stop_threads_ = false;  // maintenance and completion threads exit
+  bool wake_ = false;
+  std::map<std::string, Attempt> running_;  // by task id
+  std::deque<Completion> completions_;
+  EngineStats stats_;
+  std::mt19937_64 rng_;
+
+  std::thread dispatcher_;
+  std::thread maintenance_;
+  std::thread completer_;
+};
+
+}  // namespace sked::sched

@@ -1,0 +1,259 @@
+#include "sched/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "sched/task_service.h"
+#include "store/sqlite/sqlite_store.h"
+#include "testing/fake_clock.h"
+#include "testing/fake_executor.h"
+#include "testing/task_factory.h"
+#include "testing/wait.h"
+
+namespace sked::sched {
+namespace {
+
+using core::ExecResult;
+using core::TaskState;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::WaitFor;
+
+// The engine under test, with its fakes (river's testBundle).
+struct Bundle {
+  testing::FakeClock clock{testing::kTestEpoch};
+  std::unique_ptr<core::Store> store;
+  testing::FakeExecutor executor{"builtin", /*durable=*/false};
+  ExecutorRegistry registry;
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<TaskService> service;
+  testing::TaskFactory factory{testing::kTestEpoch};
+
+  core::Task Get(const std::string& id) { return *store->TaskGet(id); }
+  TaskState StateOf(const std::string& id) { return Get(id).state; }
+  std::string Create(const std::function<void(core::Task&)>& edit = {}) {
+    auto r = service->Create(factory.Make(edit));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r->task.id;
+  }
+};
+
+std::unique_ptr<Bundle> MakeBundle(const std::function<void(EngineOptions&)>& edit = {}) {
+  auto b = std::make_unique<Bundle>();
+  auto s = store::OpenSqliteStore({.path = ":memory:"});
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  b->store = std::move(*s);
+  b->registry.Add(&b->executor);
+  EngineOptions o;
+  o.node_id = "node-a";
+  o.version = "test";
+  o.concurrency = 8;
+  o.lease = seconds(30);
+  o.idle_poll = std::chrono::hours(1);  // only Wake() or a known run_at wakes it
+  o.shutdown_grace = milliseconds(0);
+  o.backoff_base = seconds(1);
+  if (edit) edit(o);
+  b->engine = std::make_unique<Engine>(o, *b->store, b->registry, b->clock);
+  b->service = std::make_unique<TaskService>(*b->store, b->engine.get(), b->clock);
+  EXPECT_TRUE(b->engine->Start().ok());
+  return b;
+}
+
+TEST(EngineTest, RunsADueTaskAtOnceWhenWoken) {
+  auto b = MakeBundle();
+  std::string id = b->Create();
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(id); }));
+  EXPECT_EQ(b->StateOf(id), TaskState::kRunning);
+  ASSERT_TRUE(b->executor.Complete(id, {ExecResult::Kind::kSucceeded, 0, "done", ""}));
+  ASSERT_TRUE(WaitFor([&] { return b->StateOf(id) == TaskState::kSucceeded; }));
+  auto t = b->Get(id);
+  EXPECT_EQ(t.attempt, 1);
+  ASSERT_TRUE(t.result.has_value());
+  EXPECT_EQ(t.result->output, "done");
+  EXPECT_EQ(b->engine->Stats().succeeded, 1);
+}
+
+TEST(EngineTest, NeverStartsBeforeRunAt) {
+  auto b = MakeBundle();
+  std::string id = b->Create([&](core::Task& t) { t.run_at = b->clock.Now() + seconds(10); });
+  b->clock.Advance(seconds(9) + milliseconds(999));
+  b->engine->Wake();
+  // The dispatcher has looked (it woke) and must still leave the task alone.
+  EXPECT_FALSE(WaitFor([&] { return b->executor.IsLive(id); }, milliseconds(100)));
+  EXPECT_EQ(b->StateOf(id), TaskState::kScheduled);
+  b->clock.Advance(milliseconds(1));
+  // No Wake(): the dispatcher sleeps until exactly the known run_at.
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(id); }));
+  EXPECT_GE(*b->Get(id).started_at, b->Get(id).run_at);
+}
+
+TEST(EngineTest, FailedAttemptIsRetriedWithBackoffThenFails) {
+  auto b = MakeBundle();
+  std::string id = b->Create([](core::Task& t) { t.max_attempts = 2; });
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(id); }));
+  b->executor.Complete(id, {ExecResult::Kind::kFailed, 1, "", "boom"});
+  ASSERT_TRUE(WaitFor([&] { return b->StateOf(id) == TaskState::kScheduled; }));
+  auto t = b->Get(id);
+  // Backoff for the first failure: 1 s base with equal jitter -> [0.5 s, 1 s].
+  EXPECT_GE(t.run_at, b->clock.Now() + milliseconds(500));
+  EXPECT_LE(t.run_at, b->clock.Now() + seconds(1));
+  EXPECT_FALSE(WaitFor([&] { return b->executor.IsLive(id); }, milliseconds(50)));
+  b->clock.Advance(seconds(1));
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(id); }));
+  EXPECT_EQ(b->Get(id).attempt, 2);
+  b->executor.Complete(id, {ExecResult::Kind::kFailed, 1, "", "boom again"});
+  ASSERT_TRUE(WaitFor([&] { return b->StateOf(id) == TaskState::kFailed; }));
+  EXPECT_EQ(b->Get(id).error.value_or(""), "boom again");
+}
+
+TEST(EngineTest, PermanentFailureIsNotRetried) {
+  auto b = MakeBundle();
+  std::string id = b->Create();
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(id); }));
+  b->executor.Complete(id, {ExecResult::Kind::kFailedPermanent, 2, "", "bad image"});
+  ASSERT_TRUE(WaitFor([&] { return b->StateOf(id) == TaskState::kFailed; }));
+  EXPECT_EQ(b->Get(id).attempt, 1);
+}
+
+TEST(EngineTest, LaunchErrorFailsTheAttempt) {
+  auto b = MakeBundle();
+  b->executor.SetLaunchError(core::InvalidArgumentError("image: cannot be pulled"));
+  std::string id = b->Create();
+  ASSERT_TRUE(WaitFor([&] { return b->StateOf(id) == TaskState::kFailed; }));
+  EXPECT_EQ(b->Get(id).error.value_or(""), "image: cannot be pulled");
+}
+
+TEST(EngineTest, InterruptionReRunsWithoutUsingAnAttempt) {
+  auto b = MakeBundle();
+  std::string id = b->Create([](core::Task& t) { t.max_attempts = 1; });
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(id); }));
+  b->executor.Complete(id, {ExecResult::Kind::kInterrupted, -1, "", "host reclaimed"});
+  ASSERT_TRUE(WaitFor([&] { return b->Get(id).attempt == 2 && b->executor.IsLive(id); }));
+  b->executor.Complete(id, {ExecResult::Kind::kSucceeded, 0, "ok", ""});
+  ASSERT_TRUE(WaitFor([&] { return b->StateOf(id) == TaskState::kSucceeded; }));
+}
+
+TEST(EngineTest, TimeoutStopsTheAttempt) {
+  auto b = MakeBundle();
+  std::string id = b->Create([](core::Task& t) {
+    t.timeout_s = 5;
+    t.max_attempts = 1;
+  });
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(id); }));
+  b->clock.Advance(seconds(5));
+  ASSERT_TRUE(WaitFor([&] { return b->StateOf(id) == TaskState::kFailed; }));
+  EXPECT_EQ(b->Get(id).error.value_or(""), "timed out after 5s");
+  EXPECT_FALSE(b->executor.IsLive(id));
+  EXPECT_EQ(b->executor.Cancelled().size(), 1u);
+}
+
+TEST(EngineTest, CancelStopsTheLocalAttemptAndItsOutcomeIsIgnored) {
+  auto b = MakeBundle();
+  std::string id = b->Create();
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(id); }));
+  auto t = b->service->Cancel(id);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->state, TaskState::kCancelled);
+  EXPECT_FALSE(b->executor.IsLive(id));
+  EXPECT_EQ(b->executor.Cancelled().size(), 1u);
+  EXPECT_EQ(b->StateOf(id), TaskState::kCancelled);
+}
+
+TEST(EngineTest, LostLeaseStopsTheAttempt) {
+  auto b = MakeBundle([](EngineOptions& o) { o.lease = seconds(3); });
+  std::string id = b->Create();
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(id); }));
+  // Another node cancels it in the store directly; this node learns it at the
+  // next renewal.
+  ASSERT_TRUE(b->store->TaskCancel({.id = id, .now = b->clock.Now(), .message = "x"}).ok());
+  b->clock.Advance(seconds(1));
+  ASSERT_TRUE(WaitFor([&] { return !b->executor.IsLive(id); }));
+  EXPECT_EQ(b->engine->Stats().leases_lost, 1);
+}
+
+TEST(EngineTest, RescuesTasksOfADeadNode) {
+  auto b = MakeBundle([](EngineOptions& o) { o.rescue_interval = seconds(1); });
+  // A task claimed by a node that then died (its lease is never renewed).
+  auto t = b->factory.Make([&](core::Task& x) { x.run_at = b->clock.Now() + seconds(3600); });
+  ASSERT_TRUE(b->store->TaskInsert(t).ok());
+  auto claimed = b->store->TaskClaim({.node = "dead",
+                                      .now = t.run_at,
+                                      .lease = seconds(10),
+                                      .limit = 1,
+                                      .runners = {"builtin"},
+                                      .provisioning_runners = {}});
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(claimed->size(), 1u);
+  b->clock.Set(t.run_at + seconds(11));
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(t.id); }));
+  EXPECT_EQ(b->Get(t.id).attempt, 2);
+  EXPECT_EQ(b->Get(t.id).lease_owner.value_or(""), "node-a");
+  EXPECT_GE(b->engine->Stats().rescued, 1);
+}
+
+TEST(EngineTest, NeverRunsMoreThanConcurrency) {
+  auto b = MakeBundle([](EngineOptions& o) { o.concurrency = 3; });
+  std::vector<std::string> ids;
+  for (int i = 0; i < 7; ++i) ids.push_back(b->Create());
+  ASSERT_TRUE(WaitFor([&] { return b->executor.LiveCount() == 3; }));
+  EXPECT_FALSE(WaitFor([&] { return b->executor.LiveCount() > 3; }, milliseconds(50)));
+  int done = 0;
+  while (done < 7) {
+    ASSERT_TRUE(WaitFor([&] { return b->executor.LiveCount() > 0; }));
+    for (const auto& id : ids)
+      if (b->executor.Complete(id, {ExecResult::Kind::kSucceeded, 0, "", ""})) ++done;
+    EXPECT_LE(b->executor.LiveCount(), 3u);
+  }
+  for (const auto& id : ids)
+    ASSERT_TRUE(WaitFor([&] { return b->StateOf(id) == TaskState::kSucceeded; }));
+  EXPECT_EQ(b->executor.Launches().size(), 7u);
+}
+
+TEST(EngineTest, StopGivesBackUnfinishedLeasesWithoutUsingAnAttempt) {
+  auto b = MakeBundle();
+  std::string id = b->Create([](core::Task& t) { t.max_attempts = 1; });
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(id); }));
+  b->engine->Stop();
+  auto t = b->Get(id);
+  EXPECT_EQ(t.state, TaskState::kScheduled);
+  EXPECT_EQ(t.ChargedAttempts(), 0);
+  EXPECT_FALSE(t.lease_owner.has_value());
+}
+
+TEST(EngineTest, CallbackDecidesAndTheRunnerResultIsIgnored) {
+  auto b = MakeBundle();
+  std::string id = b->Create();
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(id); }));
+  auto r = b->service->Callback({.id = id,
+                                 .attempt = 1,
+                                 .status = CallbackStatus::kFailed,
+                                 .exit_code = 3,
+                                 .message = "job said no"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->state, TaskState::kFailed);
+  EXPECT_FALSE(b->executor.IsLive(id));
+  // The same report again: OK, nothing changes. A different one: conflict.
+  auto again = b->service->Callback(
+      {.id = id, .attempt = 1, .status = CallbackStatus::kFailed, .exit_code = 3, .message = {}});
+  EXPECT_TRUE(again.ok());
+  auto other = b->service->Callback(
+      {.id = id, .attempt = 1, .status = CallbackStatus::kSucceeded, .exit_code = 0, .message = {}});
+  EXPECT_EQ(other.status().code(), core::StatusCode::kAborted);
+  auto stale = b->service->Callback(
+      {.id = id, .attempt = 2, .status = CallbackStatus::kSucceeded, .exit_code = 0, .message = {}});
+  EXPECT_EQ(stale.status().code(), core::StatusCode::kAborted);
+  EXPECT_EQ(b->StateOf(id), TaskState::kFailed);
+}
+
+TEST(RetryBackoffTest, DoublesCapsAndScales) {
+  using core::Duration;
+  EXPECT_EQ(RetryBackoff(1, seconds(1), seconds(60), 1.0, 1.0), seconds(1));
+  EXPECT_EQ(RetryBackoff(1, seconds(1), seconds(60), 1.0, 0.0), milliseconds(500));
+  EXPECT_EQ(RetryBackoff(3, seconds(1), seconds(60), 1.0, 1.0), seconds(4));
+  EXPECT_EQ(RetryBackoff(30, seconds(1), seconds(60), 1.0, 1.0), seconds(60));
+  EXPECT_EQ(RetryBackoff(3, seconds(1), seconds(60), 0.01, 1.0), milliseconds(40));
+}
+
+}  // namespace
+}  // namespace sked::sched

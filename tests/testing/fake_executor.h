@@ -1,0 +1,99 @@
+// File: tests/testing/fake_executor.h
+//
+// An Executor whose attempts end only when the test says so, recording every
+// launch and cancel. Kind and durability are chosen by the test.
+//
+// Thread safety: safe for concurrent use.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/executor.h"
+
+namespace sked::testing {
+
+class FakeExecutor final : public core::Executor {
+ public:
+  explicit FakeExecutor(std::string kind = "builtin", bool durable = false)
+      : kind_(std::move(kind)), durable_(durable) {}
+
+  std::string_view Kind() const override { return kind_; }
+  bool Durable() const override { return durable_; }
+
+  core::StatusOr<std::string> Launch(const core::LaunchParams& p,
+                                     core::DoneCallback done) override {
+    std::lock_guard lk(mu_);
+    if (!launch_error_.ok()) return launch_error_;
+    std::string handle = "fake-" + p.task.id + "-" + std::to_string(p.task.attempt);
+    launches_.push_back(p);
+    live_[p.task.id] = {handle, std::move(done)};
+    return handle;
+  }
+  core::Status Adopt(const core::LaunchParams&, const std::string& handle,
+                     core::DoneCallback) override {
+    return core::NotFoundError(handle);
+  }
+  core::Status Cancel(const std::string& handle) override {
+    std::lock_guard lk(mu_);
+    cancelled_.push_back(handle);
+    for (auto it = live_.begin(); it != live_.end(); ++it)
+      if (it->second.handle == handle) {
+        live_.erase(it);
+        break;
+      }
+    return core::OkStatus();
+  }
+
+  // Ends the live attempt of `task_id`; false if there is none.
+  bool Complete(const std::string& task_id, core::ExecResult r) {
+    core::DoneCallback done;
+    {
+      std::lock_guard lk(mu_);
+      auto it = live_.find(task_id);
+      if (it == live_.end()) return false;
+      done = std::move(it->second.done);
+      live_.erase(it);
+    }
+    done(std::move(r));
+    return true;
+  }
+
+  void SetLaunchError(core::Status s) {
+    std::lock_guard lk(mu_);
+    launch_error_ = std::move(s);
+  }
+  std::vector<core::LaunchParams> Launches() const {
+    std::lock_guard lk(mu_);
+    return launches_;
+  }
+  size_t LiveCount() const {
+    std::lock_guard lk(mu_);
+    return live_.size();
+  }
+  bool IsLive(const std::string& task_id) const {
+    std::lock_guard lk(mu_);
+    return live_.count(task_id) > 0;
+  }
+  std::vector<std::string> Cancelled() const {
+    std::lock_guard lk(mu_);
+    return cancelled_;
+  }
+
+ private:
+  struct Live {
+    std::string handle;
+    core::DoneCallback done;
+  };
+  const std::string kind_;
+  const bool durable_;
+  mutable std::mutex mu_;
+  core::Status launch_error_;
+  std::vector<core::LaunchParams> launches_;
+  std::map<std::string, Live> live_;
+  std::vector<std::string> cancelled_;
+};
+
+}  // namespace sked::testing
