@@ -15,6 +15,7 @@
 // Thread safety: implementations are safe for concurrent use from many threads.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -224,6 +225,15 @@ class Store {
   virtual StatusOr<bool> LeaderElect(const std::string& node, Time now, Duration ttl) = 0;
   // Gives the lease up if `node` holds it.
   virtual Status LeaderResign(const std::string& node) = 0;
+
+  // --- Wake-ups across nodes ------------------------------------------------
+
+  // Registers `fn`, called from a backend thread whenever another process may
+  // have made tasks due (inserted, retried or rescued them), with the earliest
+  // run_at it knows of, so every node's dispatcher wakes at once instead of
+  // on its next poll. Replaces an earlier subscriber; an empty `fn` removes it.
+  // Backends that serve a single process may never call it (the default).
+  virtual void TaskSubscribeDue(std::function<void(Time)> fn) {}
 
   // --- Health --------------------------------------------------------------
 

@@ -34,6 +34,8 @@ core::Status Engine::Start() {
   std::lock_guard lk(mu_);
   if (started_) return core::FailedPreconditionError("engine already started");
   started_ = true;
+  // Tasks made due by other nodes wake the dispatcher as ours do.
+  store_.TaskSubscribeDue([this](Time) { Wake(); });
   dispatcher_ = std::thread([this] { DispatchLoop(); });
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
   completer_ = std::thread([this] { CompletionLoop(); });
@@ -462,6 +464,7 @@ void Engine::Stop() {
     dispatch_cv_.notify_all();
   }
   if (dispatcher_.joinable()) dispatcher_.join();
+  store_.TaskSubscribeDue({});
   {
     std::unique_lock lk(mu_);
     clock_.WaitUntil(lk, idle_cv_, clock_.Now() + options_.shutdown_grace,
