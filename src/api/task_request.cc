@@ -147,6 +147,8 @@ core::Status ParseEnv(const boost::json::value& v, const Paths& paths, core::Tas
     std::string_view value = View(kv.value().get_string());
     if (value.size() > kMaxEnvValueBytes)
       return Invalid(paths.Member("env", name), "longer than 32768 bytes");
+    if (value.find('\0') != std::string_view::npos)  // no process environment can hold NUL
+      return Invalid(paths.Member("env", name), "must not contain NUL characters");
     task.env.emplace(std::string(name), std::string(value));
   }
   return core::OkStatus();

@@ -365,6 +365,8 @@ TEST(ParseCreateTask, RejectsEnv) {
       {"null value", Container({{"env", J(R"({"FOO":null})")}}), "env.FOO: must be a string"},
       {"long value", Container({{"env", boost::json::object{{"FOO", std::string(32769, 'v')}}}}),
        "env.FOO: longer than 32768 bytes"},
+      {"NUL in value", Container({{"env", J(R"({"FOO":"a\u0000b"})")}}),
+       "env.FOO: must not contain NUL characters"},
       {"builtin", Fizz({{"env", boost::json::object{}}}), "env: only allowed for container tasks"},
   });
   // Lower-case sked_ is not reserved: the rule is about SKED_ names only.
