@@ -1,0 +1,33 @@
+// File: store/sqlite/internal/json_codec.h
+//
+// The JSON text the SQLite backend stores for a task's maps and lists (env,
+// labels, command) and passes as bound parameters (runner and state lists,
+// label filters). Only this backend reads it; Boost.JSON stays in the .cc.
+//
+// Thread safety: free functions without shared state.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+
+namespace sked::store::sqlite_internal {
+
+std::string EncodeStringMap(const std::map<std::string, std::string>& m);
+std::string EncodeStringList(const std::vector<std::string>& v);
+// [[k, v], ...]: keeps repeated keys, which a JSON object would merge.
+std::string EncodeStringPairs(
+    const std::vector<std::pair<std::string, std::string>>& v);
+
+// kInternal when `text` is not a JSON object of strings (a corrupt row).
+core::StatusOr<std::map<std::string, std::string>> DecodeStringMap(
+    std::string_view text);
+// kInternal when `text` is not a JSON array of strings.
+core::StatusOr<std::vector<std::string>> DecodeStringList(
+    std::string_view text);
+
+}  // namespace sked::store::sqlite_internal

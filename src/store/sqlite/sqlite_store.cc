@@ -1,0 +1,1000 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <limits>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "core/task.h"
+#include "store/sqlite/internal/connection.h"
+#include "store/sqlite/internal/json_codec.h"
+#include "store/sqlite/internal/migrations.h"
+#include "store/sqlite/internal/thread_annotations.h"
+
+namespace sked::store {
+namespace {
+
+using core::Duration;
+using core::NodeInfo;
+using core::Status;
+using core::StatusOr;
+using core::Task;
+using core::TaskEvent;
+using core::TaskState;
+using core::Time;
+using sqlite_internal::Connection;
+using sqlite_internal::Mutex;
+using sqlite_internal::MutexLock;
+using sqlite_internal::Statement;
+using sqlite_internal::Transaction;
+
+constexpr std::string_view kMemoryPath = ":memory:";
+
+// --- Row mapping -------------------------------------------------------------
+
+// Every task column, in the order ReadTask() reads them.
+#define SKED_TASK_COLUMNS                                                  \
+  "id, type, runner, queue, run_at, state, image, command, env, attempt, " \
+  "max_attempts, free_attempts, timeout_s, idempotency_key, labels, "      \
+  "notify_url, schedule_id, occurrence, created_at, started_at, "          \
+  "finished_at, instance_id, result_exit_code, result_output, error, "     \
+  "lease_owner, lease_expires_at, handle"
+
+std::optional<int64_t> Micros(const std::optional<Time>& t) {
+  if (!t.has_value()) return std::nullopt;
+  return core::ToMicros(*t);
+}
+
+std::optional<Time> OptTime(const Statement& st, int col) {
+  if (st.IsNull(col)) return std::nullopt;
+  return core::TimeFromMicros(st.Int(col));
+}
+
+StatusOr<TaskState> StateFromText(const std::string& text) {
+  std::optional<TaskState> s = core::ParseTaskState(text);
+  if (!s.has_value())
+    return core::InternalError("sqlite: stored task has an unknown state");
+  return *s;
+}
+
+// Decodes the current row of a statement that selected SKED_TASK_COLUMNS.
+StatusOr<Task> ReadTask(const Statement& st) {
+  Task t;
+  t.id = st.Text(0);
+  t.type = st.Text(1);
+  t.runner = st.Text(2);
+  t.queue = st.Text(3);
+  t.run_at = core::TimeFromMicros(st.Int(4));
+  ASSIGN_OR_RETURN(t.state, StateFromText(st.Text(5)));
+  t.image = st.Text(6);
+  ASSIGN_OR_RETURN(t.command, sqlite_internal::DecodeStringList(st.Text(7)));
+  ASSIGN_OR_RETURN(t.env, sqlite_internal::DecodeStringMap(st.Text(8)));
+  t.attempt = static_cast<int>(st.Int(9));
+  t.max_attempts = static_cast<int>(st.Int(10));
+  t.free_attempts = static_cast<int>(st.Int(11));
+  t.timeout_s = st.Int(12);
+  t.idempotency_key = st.OptText(13);
+  ASSIGN_OR_RETURN(t.labels, sqlite_internal::DecodeStringMap(st.Text(14)));
+  t.notify_url = st.OptText(15);
+  t.schedule_id = st.OptText(16);
+  t.occurrence = OptTime(st, 17);
+  t.created_at = core::TimeFromMicros(st.Int(18));
+  t.started_at = OptTime(st, 19);
+  t.finished_at = OptTime(st, 20);
+  t.instance_id = st.OptText(21);
+  if (!st.IsNull(22)) {
+    t.result = core::TaskResult{.exit_code = static_cast<int>(st.Int(22)),
+                                .output = st.OptText(23).value_or("")};
+  }
+  t.error = st.OptText(24);
+  t.lease_owner = st.OptText(25);
+  t.lease_expires_at = OptTime(st, 26);
+  t.handle = st.OptText(27);
+  return t;
+}
+
+// Reads every row of `st` as a task.
+StatusOr<std::vector<Task>> ReadTasks(Statement& st) {
+  std::vector<Task> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return out;
+    ASSIGN_OR_RETURN(Task t, ReadTask(st));
+    out.push_back(std::move(t));
+  }
+}
+
+// --- Task helpers; each runs on the caller's connection and transaction ------
+
+// The live (not deleted) task `id`, or nullopt.
+StatusOr<std::optional<Task>> FindLiveTask(Connection& conn,
+                                           const std::string& id) {
+  ASSIGN_OR_RETURN(
+      Statement st,
+      conn.Prepare("SELECT " SKED_TASK_COLUMNS
+                   " FROM tasks WHERE id = ? AND deleted_at IS NULL",
+                   "get task"));
+  st.Bind(id);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::optional<Task>();
+  ASSIGN_OR_RETURN(Task t, ReadTask(st));
+  return std::optional<Task>(std::move(t));
+}
+
+// The live task `id`; kNotFound if absent or deleted.
+StatusOr<Task> LoadLiveTask(Connection& conn, const std::string& id) {
+  ASSIGN_OR_RETURN(std::optional<Task> t, FindLiveTask(conn, id));
+  if (!t.has_value()) return core::NotFoundError("task " + id + " not found");
+  return std::move(*t);
+}
+
+StatusOr<std::optional<Task>> FindLiveTaskByIdempotencyKey(
+    Connection& conn, const std::string& key) {
+  ASSIGN_OR_RETURN(Statement st,
+                   conn.Prepare("SELECT " SKED_TASK_COLUMNS
+                                " FROM tasks WHERE idempotency_key = ? "
+                                "AND deleted_at IS NULL",
+                                "find task by idempotency key"));
+  st.Bind(key);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::optional<Task>();
+  ASSIGN_OR_RETURN(Task t, ReadTask(st));
+  return std::optional<Task>(std::move(t));
+}
+
+// Appends one history line for `t` as it now is.
+Status AppendEvent(Connection& conn, const Task& t, Time at,
+                   const std::optional<std::string>& node,
+                   std::string_view message) {
+  ASSIGN_OR_RETURN(
+      Statement st,
+      conn.Prepare("INSERT INTO task_events "
+                   "(task_id, at, state, attempt, node, instance_id, message) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   "append task event"));
+  st.Bind(t.id)
+      .Bind(core::ToMicros(at))
+      .Bind(core::TaskStateName(t.state))
+      .Bind(t.attempt)
+      .Bind(node)
+      .Bind(t.instance_id)
+      .Bind(message);
+  return st.Run();
+}
+
+Status InsertTaskRow(Connection& conn, const Task& t) {
+  ASSIGN_OR_RETURN(Statement st,
+                   conn.Prepare("INSERT INTO tasks (" SKED_TASK_COLUMNS
+                                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                                "?, ?, ?, ?, ?, ?)",
+                                "insert task"));
+  st.Bind(t.id)
+      .Bind(t.type)
+      .Bind(t.runner)
+      .Bind(t.queue)
+      .Bind(core::ToMicros(t.run_at))
+      .Bind(core::TaskStateName(t.state))
+      .Bind(t.image)
+      .Bind(sqlite_internal::EncodeStringList(t.command))
+      .Bind(sqlite_internal::EncodeStringMap(t.env))
+      .Bind(t.attempt)
+      .Bind(t.max_attempts)
+      .Bind(t.free_attempts)
+      .Bind(t.timeout_s)
+      .Bind(t.idempotency_key)
+      .Bind(sqlite_internal::EncodeStringMap(t.labels))
+      .Bind(t.notify_url)
+      .Bind(t.schedule_id)
+      .Bind(Micros(t.occurrence))
+      .Bind(core::ToMicros(t.created_at))
+      .Bind(Micros(t.started_at))
+      .Bind(Micros(t.finished_at))
+      .Bind(t.instance_id);
+  if (t.result.has_value()) {
+    st.Bind(t.result->exit_code).Bind(t.result->output);
+  } else {
+    st.BindNull().BindNull();
+  }
+  st.Bind(t.error)
+      .Bind(t.lease_owner)
+      .Bind(Micros(t.lease_expires_at))
+      .Bind(t.handle);
+  Status s = st.Run();
+  if (s.code() == core::StatusCode::kAlreadyExists) {
+    return core::AlreadyExistsError("task " + t.id + " already exists");
+  }
+  return s;
+}
+
+// Compare-and-set: writes the mutable fields of `after` if the row is still
+// live in `before`'s state and attempt. kAborted when it is not (a lost race).
+Status CasUpdateTask(Connection& conn, const Task& before, const Task& after) {
+  if (before.state != after.state &&
+      !core::IsValidTransition(before.state, after.state)) {
+    return core::FailedPreconditionError(
+        "task " + before.id + ": cannot move from " +
+        std::string(TaskStateName(before.state)) + " to " +
+        std::string(TaskStateName(after.state)));
+  }
+  ASSIGN_OR_RETURN(
+      Statement st,
+      conn.Prepare(
+          "UPDATE tasks SET state = ?, run_at = ?, attempt = ?, "
+          "free_attempts = ?, started_at = ?, finished_at = ?, "
+          "instance_id = ?, result_exit_code = ?, result_output = ?, "
+          "error = ?, lease_owner = ?, lease_expires_at = ?, handle = ? "
+          "WHERE id = ? AND state = ? AND attempt = ? "
+          "AND deleted_at IS NULL",
+          "update task"));
+  st.Bind(core::TaskStateName(after.state))
+      .Bind(core::ToMicros(after.run_at))
+      .Bind(after.attempt)
+      .Bind(after.free_attempts)
+      .Bind(Micros(after.started_at))
+      .Bind(Micros(after.finished_at))
+      .Bind(after.instance_id);
+  if (after.result.has_value()) {
+    st.Bind(after.result->exit_code).Bind(after.result->output);
+  } else {
+    st.BindNull().BindNull();
+  }
+  st.Bind(after.error)
+      .Bind(after.lease_owner)
+      .Bind(Micros(after.lease_expires_at))
+      .Bind(after.handle)
+      .Bind(before.id)
+      .Bind(core::TaskStateName(before.state))
+      .Bind(before.attempt);
+  RETURN_IF_ERROR(st.Run());
+  if (conn.Changes() != 1) {
+    return core::AbortedError("task " + before.id + " changed concurrently");
+  }
+  return core::OkStatus();
+}
+
+bool IsActive(TaskState s) {
+  return s == TaskState::kProvisioning || s == TaskState::kRunning;
+}
+
+// Fencing for calls that act on one attempt: OK only while the task is
+// provisioning or running in `attempt`.
+Status CheckCurrentAttempt(const Task& t, int attempt) {
+  if (!IsActive(t.state) || t.attempt != attempt) {
+    return core::AbortedError("task " + t.id + " attempt " +
+                              std::to_string(attempt) +
+                              " is no longer current");
+  }
+  return core::OkStatus();
+}
+
+void ClearLease(Task& t) {
+  t.lease_owner.reset();
+  t.lease_expires_at.reset();
+}
+
+std::string MessageOr(const std::string& message, std::string_view fallback) {
+  return message.empty() ? std::string(fallback) : message;
+}
+
+// Inserts one task, or returns the live task holding its idempotency key.
+StatusOr<core::TaskInsertResult> InsertOne(Connection& conn, const Task& task) {
+  if (task.id.empty()) return core::InvalidArgumentError("task id is empty");
+  if (task.idempotency_key.has_value()) {
+    ASSIGN_OR_RETURN(std::optional<Task> existing,
+                     FindLiveTaskByIdempotencyKey(conn, *task.idempotency_key));
+    if (existing.has_value()) {
+      return core::TaskInsertResult{.task = std::move(*existing),
+                                    .inserted = false};
+    }
+  }
+  // A new task starts fresh whatever the caller left in the run-time fields.
+  Task t = task;
+  t.state = TaskState::kScheduled;
+  t.attempt = 0;
+  t.free_attempts = 0;
+  t.started_at.reset();
+  t.finished_at.reset();
+  t.instance_id.reset();
+  t.result.reset();
+  t.error.reset();
+  ClearLease(t);
+  t.handle.reset();
+  RETURN_IF_ERROR(InsertTaskRow(conn, t));
+  RETURN_IF_ERROR(AppendEvent(conn, t, t.created_at, std::nullopt, "created"));
+  return core::TaskInsertResult{.task = std::move(t), .inserted = true};
+}
+
+// --- Result plumbing ---------------------------------------------------------
+
+inline const Status& StatusOf(const Status& s) { return s; }
+template <typename T>
+Status StatusOf(const StatusOr<T>& s) {
+  return s.status();
+}
+
+// --- The store ---------------------------------------------------------------
+
+// Thread safety: safe for concurrent use. Writes serialise on writer_mu_;
+// each read connection has its own mutex.
+class SqliteStore final : public core::Store {
+ public:
+  static StatusOr<std::unique_ptr<SqliteStore>> Open(
+      const SqliteOptions& options);
+
+  StatusOr<core::TaskInsertResult> TaskInsert(const Task& task) override;
+  StatusOr<std::vector<core::TaskInsertResult>> TaskInsertMany(
+      const std::vector<Task>& tasks) override;
+  StatusOr<Task> TaskGet(const std::string& id) override;
+  StatusOr<core::TaskPage> TaskList(
+      const core::TaskListParams& params) override;
+  StatusOr<std::vector<Task>> TaskClaim(
+      const core::TaskClaimParams& params) override;
+  StatusOr<std::optional<Time>> TaskNextRunAt(
+      const std::vector<std::string>& runners) override;
+  StatusOr<std::vector<core::TaskLeaseRef>> TaskLeaseRenew(
+      const core::TaskLeaseRenewParams& params) override;
+  Status TaskSetHandle(const core::TaskSetHandleParams& params) override;
+  Status TaskMarkRunning(const core::TaskMarkRunningParams& params) override;
+  Status TaskFinish(const core::TaskFinishParams& params) override;
+  StatusOr<Task> TaskRetry(const core::TaskRetryParams& params) override;
+  StatusOr<Task> TaskCancel(const core::TaskCancelParams& params) override;
+  StatusOr<Task> TaskDelete(const core::TaskCancelParams& params) override;
+  StatusOr<std::vector<Task>> TaskRescue(
+      const core::TaskRescueParams& params) override;
+  StatusOr<std::vector<TaskEvent>> TaskEventList(
+      const std::string& id) override;
+  StatusOr<std::map<TaskState, int64_t>> TaskCountByState() override;
+  Status NodeHeartbeat(const NodeInfo& node) override;
+  StatusOr<std::vector<NodeInfo>> NodeList() override;
+  StatusOr<bool> LeaderElect(const std::string& node, Time now,
+                             Duration ttl) override;
+  Status LeaderResign(const std::string& node) override;
+  Status Ping() override;
+
+ private:
+  struct Reader {
+    Mutex mu;
+    std::unique_ptr<Connection> conn SKED_PT_GUARDED_BY(mu);
+  };
+
+  explicit SqliteStore(std::unique_ptr<Connection> writer)
+      : writer_(std::move(writer)) {}
+
+  // Runs fn(conn) on the writer inside BEGIN IMMEDIATE; commits when it
+  // returns OK, rolls back otherwise. Returns fn's result, or the commit error.
+  template <typename Fn>
+  std::invoke_result_t<Fn, Connection&> Write(Fn&& fn)
+      SKED_LOCKS_EXCLUDED(writer_mu_);
+
+  // Runs fn(conn) in a read transaction (one consistent snapshot) on a free
+  // read connection, or on the writer when there are none.
+  template <typename Fn>
+  std::invoke_result_t<Fn, Connection&> Read(Fn&& fn)
+      SKED_LOCKS_EXCLUDED(writer_mu_);
+
+  template <typename Fn>
+  static std::invoke_result_t<Fn, Connection&> InReadTransaction(
+      Connection& conn, Fn& fn);
+
+  Mutex writer_mu_;
+  std::unique_ptr<Connection> writer_ SKED_PT_GUARDED_BY(writer_mu_);
+  // Declared after writer_ so they close first; the writer's close then
+  // checkpoints the WAL.
+  std::vector<std::unique_ptr<Reader>> readers_;
+  std::atomic<size_t> next_reader_{0};
+};
+
+template <typename Fn>
+std::invoke_result_t<Fn, Connection&> SqliteStore::Write(Fn&& fn) {
+  MutexLock lock(&writer_mu_);
+  StatusOr<Transaction> txn = Transaction::Begin(*writer_, /*immediate=*/true);
+  if (!txn.ok()) return txn.status();
+  auto result = fn(*writer_);
+  if (!StatusOf(result).ok()) return result;  // ~Transaction rolls back
+  Status committed = txn->Commit();
+  if (!committed.ok()) return committed;
+  return result;
+}
+
+template <typename Fn>
+std::invoke_result_t<Fn, Connection&> SqliteStore::InReadTransaction(
+    Connection& conn, Fn& fn) {
+  StatusOr<Transaction> txn = Transaction::Begin(conn, /*immediate=*/false);
+  if (!txn.ok()) return txn.status();
+  auto result = fn(conn);
+  if (!StatusOf(result).ok()) return result;
+  Status committed = txn->Commit();
+  if (!committed.ok()) return committed;
+  return result;
+}
+
+template <typename Fn>
+std::invoke_result_t<Fn, Connection&> SqliteStore::Read(Fn&& fn) {
+  if (readers_.empty()) {
+    MutexLock lock(&writer_mu_);
+    return InReadTransaction(*writer_, fn);
+  }
+  // Take the first free reader, starting at a rotating index; wait on the
+  // starting one when all are busy.
+  const size_t n = readers_.size();
+  const size_t start = next_reader_.fetch_add(1, std::memory_order_relaxed) % n;
+  for (size_t i = 0; i < n; ++i) {
+    Reader& r = *readers_[(start + i) % n];
+    if (r.mu.TryLock()) {
+      auto result = InReadTransaction(*r.conn, fn);
+      r.mu.Unlock();
+      return result;
+    }
+  }
+  Reader& r = *readers_[start];
+  MutexLock lock(&r.mu);
+  return InReadTransaction(*r.conn, fn);
+}
+
+StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(
+    const SqliteOptions& options) {
+  if (options.path.empty())
+    return core::InvalidArgumentError("sqlite: path is empty");
+  if (options.read_connections < 0 ||
+      options.read_connections > kMaxSqliteReadConnections) {
+    return core::InvalidArgumentError(
+        "sqlite: read_connections must be 0 to " +
+        std::to_string(kMaxSqliteReadConnections));
+  }
+  if (options.busy_timeout.count() < 0 ||
+      options.busy_timeout.count() > std::numeric_limits<int>::max()) {
+    return core::InvalidArgumentError("sqlite: busy_timeout out of range");
+  }
+  const bool in_memory = options.path == kMemoryPath;
+  const int busy_ms = static_cast<int>(options.busy_timeout.count());
+
+  if (!in_memory) {
+    std::filesystem::path parent =
+        std::filesystem::path(options.path).parent_path();
+    if (!parent.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(parent, ec);
+      if (ec) {
+        return core::InternalError("sqlite: cannot create directory " +
+                                   parent.string() + ": " + ec.message());
+      }
+    }
+  }
+
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<Connection> writer,
+      Connection::Open(options.path, /*read_only=*/false, busy_ms));
+  if (!in_memory) {
+    // journal_mode answers with the mode now in force.
+    ASSIGN_OR_RETURN(Statement st, writer->Prepare("PRAGMA journal_mode = WAL",
+                                                   "enable WAL"));
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row || st.Text(0) != "wal") {
+      return core::FailedPreconditionError("sqlite: cannot enable WAL for " +
+                                           options.path);
+    }
+  }
+  RETURN_IF_ERROR(
+      writer->Exec("PRAGMA synchronous = NORMAL", "set synchronous"));
+  RETURN_IF_ERROR(
+      writer->Exec("PRAGMA foreign_keys = ON", "enable foreign keys"));
+  RETURN_IF_ERROR(
+      sqlite_internal::Migrate(*writer, sqlite_internal::EmbeddedMigrations()));
+
+  auto store = std::unique_ptr<SqliteStore>(new SqliteStore(std::move(writer)));
+  if (!in_memory) {
+    for (int i = 0; i < options.read_connections; ++i) {
+      auto reader = std::make_unique<Reader>();
+      ASSIGN_OR_RETURN(
+          reader->conn,
+          Connection::Open(options.path, /*read_only=*/true, busy_ms));
+      store->readers_.push_back(std::move(reader));
+    }
+  }
+  return store;
+}
+
+// --- Tasks -------------------------------------------------------------------
+
+StatusOr<core::TaskInsertResult> SqliteStore::TaskInsert(const Task& task) {
+  return Write([&](Connection& conn) { return InsertOne(conn, task); });
+}
+
+StatusOr<std::vector<core::TaskInsertResult>> SqliteStore::TaskInsertMany(
+    const std::vector<Task>& tasks) {
+  return Write(
+      [&](Connection& conn) -> StatusOr<std::vector<core::TaskInsertResult>> {
+        std::vector<core::TaskInsertResult> out;
+        out.reserve(tasks.size());
+        for (const Task& t : tasks) {
+          // A key repeated within the batch finds the earlier element, which
+          // this transaction has already written.
+          ASSIGN_OR_RETURN(core::TaskInsertResult r, InsertOne(conn, t));
+          out.push_back(std::move(r));
+        }
+        return out;
+      });
+}
+
+StatusOr<Task> SqliteStore::TaskGet(const std::string& id) {
+  return Read([&](Connection& conn) { return LoadLiveTask(conn, id); });
+}
+
+StatusOr<core::TaskPage> SqliteStore::TaskList(
+    const core::TaskListParams& params) {
+  if (params.limit < 1 || params.limit > 1000) {
+    return core::InvalidArgumentError("limit must be 1 to 1000");
+  }
+  // The SQL depends only on which filters are present; lists travel as JSON
+  // parameters, so the number of distinct statements stays small.
+  std::string sql =
+      "SELECT " SKED_TASK_COLUMNS " FROM tasks WHERE deleted_at IS NULL";
+  std::vector<std::string> state_names;
+  for (TaskState s : params.states)
+    state_names.emplace_back(core::TaskStateName(s));
+  if (!params.states.empty())
+    sql += " AND state IN (SELECT value FROM json_each(?))";
+  if (!params.types.empty())
+    sql += " AND type IN (SELECT value FROM json_each(?))";
+  if (params.since.has_value()) sql += " AND run_at >= ?";
+  if (params.until.has_value()) sql += " AND run_at < ?";
+  if (params.queue.has_value()) sql += " AND queue = ?";
+  if (params.schedule_id.has_value()) sql += " AND schedule_id = ?";
+  if (!params.labels.empty()) {
+    // No wanted [key, value] pair is missing from the task's labels.
+    sql +=
+        " AND NOT EXISTS (SELECT 1 FROM json_each(?) AS want WHERE NOT EXISTS ("
+        "SELECT 1 FROM json_each(tasks.labels) AS have "
+        "WHERE have.key = json_extract(want.value, '$[0]') "
+        "AND have.value = json_extract(want.value, '$[1]')))";
+  }
+  if (params.after.has_value()) {
+    sql += params.ascending ? " AND (run_at, id) > (?, ?)"
+                            : " AND (run_at, id) < (?, ?)";
+  }
+  sql += params.ascending ? " ORDER BY run_at ASC, id ASC"
+                          : " ORDER BY run_at DESC, id DESC";
+  sql += " LIMIT ?";
+
+  return Read([&](Connection& conn) -> StatusOr<core::TaskPage> {
+    ASSIGN_OR_RETURN(Statement st, conn.Prepare(sql, "list tasks"));
+    if (!params.states.empty())
+      st.Bind(sqlite_internal::EncodeStringList(state_names));
+    if (!params.types.empty())
+      st.Bind(sqlite_internal::EncodeStringList(params.types));
+    if (params.since.has_value()) st.Bind(core::ToMicros(*params.since));
+    if (params.until.has_value()) st.Bind(core::ToMicros(*params.until));
+    if (params.queue.has_value()) st.Bind(*params.queue);
+    if (params.schedule_id.has_value()) st.Bind(*params.schedule_id);
+    if (!params.labels.empty())
+      st.Bind(sqlite_internal::EncodeStringPairs(params.labels));
+    if (params.after.has_value()) {
+      st.Bind(core::ToMicros(params.after->run_at)).Bind(params.after->id);
+    }
+    st.Bind(params.limit + 1);  // one extra row tells whether more follow
+    core::TaskPage page;
+    ASSIGN_OR_RETURN(page.tasks, ReadTasks(st));
+    if (page.tasks.size() > static_cast<size_t>(params.limit)) {
+      page.tasks.pop_back();
+      page.next = core::TaskListCursor{.run_at = page.tasks.back().run_at,
+                                       .id = page.tasks.back().id};
+    }
+    return page;
+  });
+}
+
+StatusOr<std::vector<Task>> SqliteStore::TaskClaim(
+    const core::TaskClaimParams& params) {
+  if (params.limit <= 0 || params.runners.empty()) return std::vector<Task>();
+  return Write([&](Connection& conn) -> StatusOr<std::vector<Task>> {
+    std::vector<Task> due;
+    {
+      ASSIGN_OR_RETURN(
+          Statement st,
+          conn.Prepare("SELECT " SKED_TASK_COLUMNS
+                       " FROM tasks WHERE state = 'scheduled' "
+                       "AND deleted_at IS NULL AND run_at <= ? "
+                       "AND runner IN (SELECT value FROM json_each(?)) "
+                       "ORDER BY run_at, id LIMIT ?",
+                       "select due tasks"));
+      st.Bind(core::ToMicros(params.now))
+          .Bind(sqlite_internal::EncodeStringList(params.runners))
+          .Bind(params.limit);
+      ASSIGN_OR_RETURN(due, ReadTasks(st));
+    }
+    std::vector<Task> claimed;
+    claimed.reserve(due.size());
+    for (const Task& before : due) {
+      Task after = before;
+      const bool provisions =
+          std::find(params.provisioning_runners.begin(),
+                    params.provisioning_runners.end(),
+                    before.runner) != params.provisioning_runners.end();
+      after.state = provisions ? TaskState::kProvisioning : TaskState::kRunning;
+      after.attempt = before.attempt + 1;
+      after.lease_owner = params.node;
+      after.lease_expires_at = params.now + params.lease;
+      after.started_at = params.now;
+      after.handle.reset();
+      RETURN_IF_ERROR(CasUpdateTask(conn, before, after));
+      RETURN_IF_ERROR(
+          AppendEvent(conn, after, params.now, params.node, "claimed"));
+      claimed.push_back(std::move(after));
+    }
+    return claimed;
+  });
+}
+
+StatusOr<std::optional<Time>> SqliteStore::TaskNextRunAt(
+    const std::vector<std::string>& runners) {
+  if (runners.empty()) return std::optional<Time>();
+  return Read([&](Connection& conn) -> StatusOr<std::optional<Time>> {
+    ASSIGN_OR_RETURN(
+        Statement st,
+        conn.Prepare("SELECT MIN(run_at) FROM tasks WHERE state = 'scheduled' "
+                     "AND deleted_at IS NULL "
+                     "AND runner IN (SELECT value FROM json_each(?))",
+                     "find next run_at"));
+    st.Bind(sqlite_internal::EncodeStringList(runners));
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return std::optional<Time>();
+    return OptTime(st, 0);
+  });
+}
+
+StatusOr<std::vector<core::TaskLeaseRef>> SqliteStore::TaskLeaseRenew(
+    const core::TaskLeaseRenewParams& params) {
+  if (params.tasks.empty()) return std::vector<core::TaskLeaseRef>();
+  return Write(
+      [&](Connection& conn) -> StatusOr<std::vector<core::TaskLeaseRef>> {
+        std::vector<core::TaskLeaseRef> lost;
+        const int64_t expires = core::ToMicros(params.now + params.lease);
+        for (const core::TaskLeaseRef& ref : params.tasks) {
+          ASSIGN_OR_RETURN(
+              Statement st,
+              conn.Prepare("UPDATE tasks SET lease_expires_at = ? "
+                           "WHERE id = ? AND attempt = ? AND lease_owner = ? "
+                           "AND state IN ('provisioning', 'running') "
+                           "AND deleted_at IS NULL",
+                           "renew lease"));
+          st.Bind(expires).Bind(ref.id).Bind(ref.attempt).Bind(params.node);
+          RETURN_IF_ERROR(st.Run());
+          if (conn.Changes() == 0) lost.push_back(ref);
+        }
+        return lost;
+      });
+}
+
+Status SqliteStore::TaskSetHandle(const core::TaskSetHandleParams& params) {
+  return Write([&](Connection& conn) -> Status {
+    ASSIGN_OR_RETURN(Task before, LoadLiveTask(conn, params.id));
+    RETURN_IF_ERROR(CheckCurrentAttempt(before, params.attempt));
+    Task after = before;
+    after.handle = params.handle;
+    if (params.instance_id.has_value()) after.instance_id = params.instance_id;
+    RETURN_IF_ERROR(CasUpdateTask(conn, before, after));
+    if (params.message.empty()) return core::OkStatus();
+    return AppendEvent(conn, after, params.now, after.lease_owner,
+                       params.message);
+  });
+}
+
+Status SqliteStore::TaskMarkRunning(const core::TaskMarkRunningParams& params) {
+  return Write([&](Connection& conn) -> Status {
+    ASSIGN_OR_RETURN(Task before, LoadLiveTask(conn, params.id));
+    if (before.state != TaskState::kProvisioning ||
+        before.attempt != params.attempt) {
+      return core::AbortedError("task " + params.id +
+                                " is not provisioning in attempt " +
+                                std::to_string(params.attempt));
+    }
+    Task after = before;
+    after.state = TaskState::kRunning;
+    RETURN_IF_ERROR(CasUpdateTask(conn, before, after));
+    return AppendEvent(conn, after, params.now, after.lease_owner,
+                       MessageOr(params.message, "running"));
+  });
+}
+
+Status SqliteStore::TaskFinish(const core::TaskFinishParams& params) {
+  if (params.state != TaskState::kSucceeded &&
+      params.state != TaskState::kFailed) {
+    return core::InvalidArgumentError(
+        "finish state must be succeeded or failed");
+  }
+  return Write([&](Connection& conn) -> Status {
+    ASSIGN_OR_RETURN(Task before, LoadLiveTask(conn, params.id));
+    RETURN_IF_ERROR(CheckCurrentAttempt(before, params.attempt));
+    Task after = before;
+    after.state = params.state;
+    after.finished_at = params.now;
+    after.result = params.result;
+    after.error = params.error;
+    ClearLease(after);
+    RETURN_IF_ERROR(CasUpdateTask(conn, before, after));
+    std::string fallback(core::TaskStateName(params.state));
+    if (params.state == TaskState::kFailed && params.error.has_value()) {
+      fallback = "failed: " + *params.error;
+    }
+    return AppendEvent(conn, after, params.now, params.node,
+                       MessageOr(params.message, fallback));
+  });
+}
+
+StatusOr<Task> SqliteStore::TaskRetry(const core::TaskRetryParams& params) {
+  return Write([&](Connection& conn) -> StatusOr<Task> {
+    ASSIGN_OR_RETURN(Task before, LoadLiveTask(conn, params.id));
+    RETURN_IF_ERROR(CheckCurrentAttempt(before, params.attempt));
+    Task after = before;
+    after.free_attempts = before.free_attempts + (params.free ? 1 : 0);
+    after.error = params.error;
+    ClearLease(after);
+    std::string fallback;
+    if (after.ChargedAttempts() >= after.max_attempts) {
+      after.state = TaskState::kFailed;
+      after.finished_at = params.now;
+      fallback = "failed: no attempts left";
+    } else {
+      after.state = TaskState::kScheduled;
+      after.run_at = params.run_at;
+      fallback = "retry scheduled at " + core::FormatRfc3339(params.run_at);
+    }
+    RETURN_IF_ERROR(CasUpdateTask(conn, before, after));
+    RETURN_IF_ERROR(AppendEvent(conn, after, params.now, params.node,
+                                MessageOr(params.message, fallback)));
+    return after;
+  });
+}
+
+StatusOr<Task> SqliteStore::TaskCancel(const core::TaskCancelParams& params) {
+  return Write([&](Connection& conn) -> StatusOr<Task> {
+    ASSIGN_OR_RETURN(Task before, LoadLiveTask(conn, params.id));
+    if (before.state == TaskState::kCancelled) return before;
+    if (!core::IsValidTransition(before.state, TaskState::kCancelled)) {
+      return core::FailedPreconditionError(
+          "task " + params.id + " already " +
+          std::string(TaskStateName(before.state)));
+    }
+    Task after = before;
+    after.state = TaskState::kCancelled;
+    after.finished_at = params.now;
+    ClearLease(after);
+    RETURN_IF_ERROR(CasUpdateTask(conn, before, after));
+    RETURN_IF_ERROR(AppendEvent(conn, after, params.now, std::nullopt,
+                                MessageOr(params.message, "cancelled")));
+    // The caller stops a running attempt with the lease owner and handle.
+    Task out = std::move(before);
+    out.state = TaskState::kCancelled;
+    out.finished_at = params.now;
+    return out;
+  });
+}
+
+StatusOr<Task> SqliteStore::TaskDelete(const core::TaskCancelParams& params) {
+  return Write([&](Connection& conn) -> StatusOr<Task> {
+    ASSIGN_OR_RETURN(Task before, LoadLiveTask(conn, params.id));
+    ASSIGN_OR_RETURN(Statement st,
+                     conn.Prepare("UPDATE tasks SET deleted_at = ? "
+                                  "WHERE id = ? AND deleted_at IS NULL",
+                                  "delete task"));
+    st.Bind(core::ToMicros(params.now)).Bind(params.id);
+    RETURN_IF_ERROR(st.Run());
+    if (conn.Changes() != 1) {
+      return core::AbortedError("task " + params.id + " changed concurrently");
+    }
+    // Kept for audit; TaskEventList no longer shows it.
+    RETURN_IF_ERROR(AppendEvent(conn, before, params.now, std::nullopt,
+                                MessageOr(params.message, "deleted")));
+    return before;
+  });
+}
+
+StatusOr<std::vector<Task>> SqliteStore::TaskRescue(
+    const core::TaskRescueParams& params) {
+  if (params.limit <= 0) return std::vector<Task>();
+  return Write([&](Connection& conn) -> StatusOr<std::vector<Task>> {
+    std::vector<Task> expired;
+    {
+      ASSIGN_OR_RETURN(
+          Statement st,
+          conn.Prepare("SELECT " SKED_TASK_COLUMNS
+                       " FROM tasks WHERE state IN ('provisioning', 'running') "
+                       "AND deleted_at IS NULL AND lease_expires_at < ? "
+                       "ORDER BY lease_expires_at, id LIMIT ?",
+                       "select expired leases"));
+      st.Bind(core::ToMicros(params.now)).Bind(params.limit);
+      ASSIGN_OR_RETURN(expired, ReadTasks(st));
+    }
+    std::vector<Task> rescued;
+    rescued.reserve(expired.size());
+    for (const Task& before : expired) {
+      Task after = before;
+      ClearLease(after);
+      after.error = "lease expired";
+      std::string message;
+      // The lost attempt counts toward max_attempts.
+      if (after.ChargedAttempts() >= after.max_attempts) {
+        after.state = TaskState::kFailed;
+        after.finished_at = params.now;
+        message = "lease expired; no attempts left";
+      } else {
+        after.state = TaskState::kScheduled;
+        message = "lease expired; rescheduled";
+      }
+      RETURN_IF_ERROR(CasUpdateTask(conn, before, after));
+      RETURN_IF_ERROR(
+          AppendEvent(conn, after, params.now, before.lease_owner, message));
+      rescued.push_back(std::move(after));
+    }
+    return rescued;
+  });
+}
+
+StatusOr<std::vector<TaskEvent>> SqliteStore::TaskEventList(
+    const std::string& id) {
+  return Read([&](Connection& conn) -> StatusOr<std::vector<TaskEvent>> {
+    {
+      ASSIGN_OR_RETURN(
+          Statement st,
+          conn.Prepare(
+              "SELECT 1 FROM tasks WHERE id = ? AND deleted_at IS NULL",
+              "check task"));
+      st.Bind(id);
+      ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) return core::NotFoundError("task " + id + " not found");
+    }
+    ASSIGN_OR_RETURN(
+        Statement st,
+        conn.Prepare("SELECT at, state, attempt, node, instance_id, message "
+                     "FROM task_events WHERE task_id = ? ORDER BY seq",
+                     "list task events"));
+    st.Bind(id);
+    std::vector<TaskEvent> events;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) return events;
+      TaskEvent e;
+      e.at = core::TimeFromMicros(st.Int(0));
+      ASSIGN_OR_RETURN(e.state, StateFromText(st.Text(1)));
+      e.attempt = static_cast<int>(st.Int(2));
+      e.node = st.OptText(3);
+      e.instance_id = st.OptText(4);
+      e.message = st.Text(5);
+      events.push_back(std::move(e));
+    }
+  });
+}
+
+StatusOr<std::map<TaskState, int64_t>> SqliteStore::TaskCountByState() {
+  return Read([&](Connection& conn) -> StatusOr<std::map<TaskState, int64_t>> {
+    ASSIGN_OR_RETURN(Statement st,
+                     conn.Prepare("SELECT state, COUNT(*) FROM tasks "
+                                  "WHERE deleted_at IS NULL GROUP BY state",
+                                  "count tasks"));
+    // Every state is present, with 0 when no task is in it.
+    std::map<TaskState, int64_t> counts;
+    for (TaskState s :
+         {TaskState::kScheduled, TaskState::kProvisioning, TaskState::kRunning,
+          TaskState::kSucceeded, TaskState::kFailed, TaskState::kCancelled}) {
+      counts[s] = 0;
+    }
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) return counts;
+      ASSIGN_OR_RETURN(TaskState s, StateFromText(st.Text(0)));
+      counts[s] = st.Int(1);
+    }
+  });
+}
+
+// --- Nodes and leadership ----------------------------------------------------
+
+Status SqliteStore::NodeHeartbeat(const NodeInfo& node) {
+  if (node.id.empty()) return core::InvalidArgumentError("node id is empty");
+  return Write([&](Connection& conn) -> Status {
+    ASSIGN_OR_RETURN(
+        Statement st,
+        conn.Prepare(
+            "INSERT INTO nodes (id, version, started_at, last_heartbeat) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            "version = excluded.version, "
+            "started_at = excluded.started_at, "
+            "last_heartbeat = excluded.last_heartbeat",
+            "record node heartbeat"));
+    st.Bind(node.id)
+        .Bind(node.version)
+        .Bind(core::ToMicros(node.started_at))
+        .Bind(core::ToMicros(node.last_heartbeat));
+    return st.Run();
+  });
+}
+
+StatusOr<std::vector<NodeInfo>> SqliteStore::NodeList() {
+  return Read([&](Connection& conn) -> StatusOr<std::vector<NodeInfo>> {
+    ASSIGN_OR_RETURN(
+        Statement st,
+        conn.Prepare("SELECT id, version, started_at, last_heartbeat "
+                     "FROM nodes ORDER BY id",
+                     "list nodes"));
+    std::vector<NodeInfo> nodes;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) return nodes;
+      nodes.push_back(
+          NodeInfo{.id = st.Text(0),
+                   .version = st.Text(1),
+                   .started_at = core::TimeFromMicros(st.Int(2)),
+                   .last_heartbeat = core::TimeFromMicros(st.Int(3))});
+    }
+  });
+}
+
+StatusOr<bool> SqliteStore::LeaderElect(const std::string& node, Time now,
+                                        Duration ttl) {
+  if (node.empty()) return core::InvalidArgumentError("node id is empty");
+  if (ttl <= Duration::zero())
+    return core::InvalidArgumentError("leader ttl must be positive");
+  return Write([&](Connection& conn) -> StatusOr<bool> {
+    {
+      // The holder extends its lease; anyone takes a lease that expired
+      // before `now`. elected_at marks when the current holder took over.
+      ASSIGN_OR_RETURN(
+          Statement st,
+          conn.Prepare(
+              "INSERT INTO leader (name, node, elected_at, expires_at) "
+              "VALUES ('default', ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+              "node = excluded.node, "
+              "elected_at = CASE WHEN leader.node = excluded.node "
+              "THEN leader.elected_at ELSE excluded.elected_at END, "
+              "expires_at = excluded.expires_at "
+              "WHERE leader.node = excluded.node "
+              "OR leader.expires_at < excluded.elected_at",
+              "elect leader"));
+      st.Bind(node).Bind(core::ToMicros(now)).Bind(core::ToMicros(now + ttl));
+      RETURN_IF_ERROR(st.Run());
+    }
+    ASSIGN_OR_RETURN(
+        Statement st,
+        conn.Prepare("SELECT node FROM leader WHERE name = 'default'",
+                     "read leader"));
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    return row && st.Text(0) == node;
+  });
+}
+
+Status SqliteStore::LeaderResign(const std::string& node) {
+  return Write([&](Connection& conn) -> Status {
+    ASSIGN_OR_RETURN(
+        Statement st,
+        conn.Prepare("DELETE FROM leader WHERE name = 'default' AND node = ?",
+                     "resign leader"));
+    st.Bind(node);
+    return st.Run();
+  });
+}
+
+// --- Health ------------------------------------------------------------------
+
+Status SqliteStore::Ping() {
+  return Read([&](Connection& conn) -> Status {
+    ASSIGN_OR_RETURN(Statement st, conn.Prepare("SELECT 1", "ping"));
+    return st.Run();
+  });
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<core::Store>> OpenSqliteStore(
+    const SqliteOptions& options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<SqliteStore> store,
+                   SqliteStore::Open(options));
+  return std::unique_ptr<core::Store>(std::move(store));
+}
+
+}  // namespace sked::store

@@ -1,0 +1,1818 @@
+#include "conformance/store_conformance.h"
+
+#include <gmock/gmock.h>
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <ostream>
+#include <set>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/task.h"
+#include "core/time.h"
+
+// Readable failure output for core values. Internal linkage, so another
+// test's printer cannot clash with these.
+namespace sked::core {
+[[maybe_unused]] static void PrintTo(TaskState s, std::ostream* os) {
+  *os << TaskStateName(s);
+}
+[[maybe_unused]] static void PrintTo(const Status& s, std::ostream* os) {
+  *os << s.ToString();
+}
+[[maybe_unused]] static void PrintTo(const TaskLeaseRef& r, std::ostream* os) {
+  *os << "{" << r.id << ", attempt " << r.attempt << "}";
+}
+}  // namespace sked::core
+
+namespace sked::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+using ::testing::UnorderedElementsAreArray;
+
+using core::StatusCode;
+using core::Task;
+using core::TaskEvent;
+using core::TaskState;
+using core::Time;
+using std::chrono::microseconds;
+using std::chrono::seconds;
+
+// --- Status helpers ----------------------------------------------------------
+
+inline const core::Status& StatusOf(const core::Status& s) { return s; }
+template <typename T>
+core::Status StatusOf(const core::StatusOr<T>& s) {
+  return s.status();
+}
+
+MATCHER(IsOk, "is OK") {
+  core::Status s = StatusOf(arg);
+  if (!s.ok()) *result_listener << "status is " << s.ToString();
+  return s.ok();
+}
+
+MATCHER_P(StatusIs, code,
+          "has status " + std::string(core::StatusCodeName(code))) {
+  core::Status s = StatusOf(arg);
+  *result_listener << "status is " << s.ToString();
+  return s.code() == code;
+}
+
+#define SKED_ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  SKED_ASSERT_OK_AND_ASSIGN_IMPL(SKED_CONCAT(sked_sor_, __LINE__), lhs, expr)
+#define SKED_ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                                   \
+  ASSERT_TRUE(tmp.ok()) << tmp.status().ToString();    \
+  lhs = std::move(tmp).value()
+
+// --- Fixed inputs ------------------------------------------------------------
+
+const Time kT0 = kTestEpoch;
+constexpr char kNodeA[] = "node-a";
+constexpr char kNodeB[] = "node-b";
+constexpr core::Duration kLease = seconds(30);
+
+std::vector<std::string> AllRunners() {
+  return {std::string(core::kRunnerBuiltin), std::string(core::kRunnerDocker),
+          std::string(core::kRunnerEc2Spot)};
+}
+
+int64_t Us(Time t) { return core::ToMicros(t); }
+std::optional<int64_t> Us(const std::optional<Time>& t) {
+  if (!t.has_value()) return std::nullopt;
+  return core::ToMicros(*t);
+}
+
+core::TaskClaimParams ClaimParams(Time now, int limit = 100,
+                                  std::string node = kNodeA) {
+  return core::TaskClaimParams{
+      .node = std::move(node),
+      .now = now,
+      .lease = kLease,
+      .limit = limit,
+      .runners = AllRunners(),
+      .provisioning_runners = {std::string(core::kRunnerEc2Spot)},
+  };
+}
+
+std::vector<std::string> Ids(const std::vector<Task>& tasks) {
+  std::vector<std::string> ids;
+  for (const Task& t : tasks) ids.push_back(t.id);
+  return ids;
+}
+
+std::vector<TaskState> States(const std::vector<TaskEvent>& events) {
+  std::vector<TaskState> out;
+  for (const TaskEvent& e : events) out.push_back(e.state);
+  return out;
+}
+
+// Field-by-field, so a failure names the field.
+void ExpectSameTask(const Task& got, const Task& want) {
+  SCOPED_TRACE("task " + want.id);
+  EXPECT_EQ(got.id, want.id);
+  EXPECT_EQ(got.type, want.type);
+  EXPECT_EQ(got.runner, want.runner);
+  EXPECT_EQ(got.queue, want.queue);
+  EXPECT_EQ(Us(got.run_at), Us(want.run_at));
+  EXPECT_EQ(got.state, want.state);
+  EXPECT_EQ(got.image, want.image);
+  EXPECT_EQ(got.command, want.command);
+  EXPECT_EQ(got.env, want.env);
+  EXPECT_EQ(got.attempt, want.attempt);
+  EXPECT_EQ(got.max_attempts, want.max_attempts);
+  EXPECT_EQ(got.free_attempts, want.free_attempts);
+  EXPECT_EQ(got.timeout_s, want.timeout_s);
+  EXPECT_EQ(got.idempotency_key, want.idempotency_key);
+  EXPECT_EQ(got.labels, want.labels);
+  EXPECT_EQ(got.notify_url, want.notify_url);
+  EXPECT_EQ(got.schedule_id, want.schedule_id);
+  EXPECT_EQ(Us(got.occurrence), Us(want.occurrence));
+  EXPECT_EQ(Us(got.created_at), Us(want.created_at));
+  EXPECT_EQ(Us(got.started_at), Us(want.started_at));
+  EXPECT_EQ(Us(got.finished_at), Us(want.finished_at));
+  EXPECT_EQ(got.instance_id, want.instance_id);
+  EXPECT_EQ(got.result.has_value(), want.result.has_value());
+  if (got.result.has_value() && want.result.has_value()) {
+    EXPECT_EQ(got.result->exit_code, want.result->exit_code);
+    EXPECT_EQ(got.result->output, want.result->output);
+  }
+  EXPECT_EQ(got.error, want.error);
+  EXPECT_EQ(got.lease_owner, want.lease_owner);
+  EXPECT_EQ(Us(got.lease_expires_at), Us(want.lease_expires_at));
+  EXPECT_EQ(got.handle, want.handle);
+}
+
+}  // namespace
+
+// --- Fixture -----------------------------------------------------------------
+
+void StoreConformanceTest::SetUp() {
+  auto store = GetParam().open();
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  store_ = std::move(store).value();
+  ASSERT_NE(store_, nullptr);
+}
+
+void StoreConformanceTest::TearDown() {
+  store_.reset();
+  if (GetParam().cleanup) GetParam().cleanup();
+}
+
+std::string StoreConformanceParamName(
+    const ::testing::TestParamInfo<StoreConformanceParam>& info) {
+  return info.param.name;
+}
+
+namespace {
+
+// --- Helpers that need a store -----------------------------------------------
+// They record a failure and return an empty value on error, so a test goes on
+// and reports everything that is wrong.
+
+Task Insert(core::Store& store, const Task& t) {
+  auto r = store.TaskInsert(t);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (!r.ok()) return {};
+  EXPECT_TRUE(r->inserted);
+  return r->task;
+}
+
+Task Get(core::Store& store, const std::string& id) {
+  auto r = store.TaskGet(id);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : Task{};
+}
+
+std::vector<Task> Claim(core::Store& store, const core::TaskClaimParams& p) {
+  auto r = store.TaskClaim(p);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : std::vector<Task>{};
+}
+
+// Inserts `t` and claims it at t.run_at as `node`. REQUIRES: no other task
+// is due by then.
+Task InsertAndClaim(core::Store& store, const Task& t,
+                    core::Duration lease = kLease, std::string node = kNodeA) {
+  Insert(store, t);
+  core::TaskClaimParams p = ClaimParams(t.run_at, 1, std::move(node));
+  p.lease = lease;
+  std::vector<Task> claimed = Claim(store, p);
+  EXPECT_EQ(claimed.size(), 1u);
+  if (claimed.size() != 1) return {};
+  EXPECT_EQ(claimed[0].id, t.id) << "another due task was claimed";
+  return claimed[0];
+}
+
+// Claims the due task `id` again (after a retry or rescue) at `now`.
+Task Reclaim(core::Store& store, const std::string& id, Time now,
+             std::string node = kNodeA) {
+  std::vector<Task> claimed =
+      Claim(store, ClaimParams(now, 1, std::move(node)));
+  EXPECT_EQ(claimed.size(), 1u);
+  if (claimed.size() != 1) return {};
+  EXPECT_EQ(claimed[0].id, id);
+  return claimed[0];
+}
+
+std::vector<TaskEvent> Events(core::Store& store, const std::string& id) {
+  auto r = store.TaskEventList(id);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : std::vector<TaskEvent>{};
+}
+
+core::Status Finish(core::Store& store, const Task& t, TaskState state,
+                    Time now) {
+  return store.TaskFinish(
+      {.id = t.id, .attempt = t.attempt, .state = state, .now = now});
+}
+
+core::StatusOr<Task> Retry(core::Store& store, const Task& t, Time run_at,
+                           Time now, bool free = false) {
+  return store.TaskRetry({.id = t.id,
+                          .attempt = t.attempt,
+                          .run_at = run_at,
+                          .error = "boom",
+                          .free = free,
+                          .node = std::string(kNodeA),
+                          .now = now});
+}
+
+core::StatusOr<Task> Cancel(core::Store& store, const std::string& id,
+                            Time now) {
+  return store.TaskCancel(
+      {.id = id, .now = now, .message = "cancelled by test"});
+}
+
+core::StatusOr<Task> Delete(core::Store& store, const std::string& id,
+                            Time now) {
+  return store.TaskDelete({.id = id, .now = now, .message = "deleted by test"});
+}
+
+// Every page of a listing, following cursors.
+std::vector<Task> ListAll(core::Store& store, core::TaskListParams p) {
+  std::vector<Task> all;
+  for (int page = 0; page < 10000; ++page) {
+    auto r = store.TaskList(p);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return all;
+    EXPECT_LE(r->tasks.size(), static_cast<size_t>(p.limit));
+    all.insert(all.end(), r->tasks.begin(), r->tasks.end());
+    if (!r->next.has_value()) return all;
+    p.after = r->next;
+  }
+  ADD_FAILURE() << "listing did not end";
+  return all;
+}
+
+std::vector<std::string> ListIds(core::Store& store, core::TaskListParams p) {
+  return Ids(ListAll(store, std::move(p)));
+}
+
+int64_t Count(core::Store& store, TaskState s) {
+  auto r = store.TaskCountByState();
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (!r.ok()) return -1;
+  auto it = r->find(s);
+  return it == r->end() ? 0 : it->second;
+}
+
+}  // namespace
+
+// ===== TaskInsert / TaskGet ==================================================
+
+TEST_P(StoreConformanceTest, TaskInsertStoresEveryFieldInStateScheduled) {
+  Task in = factory_.MakeContainer(core::kRunnerDocker, [](Task& t) {
+    t.queue = "gpu.batch-1";
+    t.run_at = kT0 + seconds(90) + microseconds(123);
+    t.command = {"sh", "-c", "echo \"quoted\" 'single' \\ back\nslash", ""};
+    t.env = {{"EMPTY", ""},
+             {"JSON", "{\"a\":[1,2]}"},
+             {"UNICODE", "h\xC3\xA9llo \xE2\x9C\x93"},
+             {"NEWLINE", "a\nb\tc"}};
+    t.max_attempts = 7;
+    t.timeout_s = 604800;
+    t.idempotency_key = "key-1";
+    t.labels = {
+        {"team", "core"}, {"app.kubernetes.io/name", "sked"}, {"a-b_c", "x:y"}};
+    t.notify_url = "https://example.com/hook?x=1";
+    t.schedule_id = "sched-1";
+    t.occurrence = kT0 + seconds(60);
+    t.created_at = kT0 - seconds(5);
+  });
+  // Run-time fields a caller might leave set are not stored: a new task
+  // starts scheduled at attempt 0.
+  Task dirty = in;
+  dirty.state = TaskState::kRunning;
+  dirty.attempt = 4;
+  dirty.free_attempts = 2;
+  dirty.started_at = kT0;
+  dirty.finished_at = kT0;
+  dirty.instance_id = "i-1";
+  dirty.result = core::TaskResult{.exit_code = 3, .output = "x"};
+  dirty.error = "e";
+  dirty.lease_owner = kNodeA;
+  dirty.lease_expires_at = kT0;
+  dirty.handle = "h";
+
+  SKED_ASSERT_OK_AND_ASSIGN(core::TaskInsertResult r,
+                            store().TaskInsert(dirty));
+  EXPECT_TRUE(r.inserted);
+  ExpectSameTask(r.task, in);
+  SKED_ASSERT_OK_AND_ASSIGN(Task got, store().TaskGet(in.id));
+  ExpectSameTask(got, in);
+}
+
+TEST_P(StoreConformanceTest, TaskInsertBuiltinTaskRoundTripsEmptyFields) {
+  Task in = factory_.Make();
+  Insert(store(), in);
+  Task got = Get(store(), in.id);
+  ExpectSameTask(got, in);
+  EXPECT_TRUE(got.image.empty());
+  EXPECT_TRUE(got.command.empty());
+  EXPECT_TRUE(got.env.empty());
+  EXPECT_TRUE(got.labels.empty());
+  EXPECT_FALSE(got.idempotency_key.has_value());
+}
+
+TEST_P(StoreConformanceTest, TaskInsertRecordsCreatedEvent) {
+  Task t = Insert(store(), factory_.Make());
+  std::vector<TaskEvent> events = Events(store(), t.id);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].state, TaskState::kScheduled);
+  EXPECT_EQ(events[0].attempt, 0);
+  EXPECT_EQ(Us(events[0].at), Us(t.created_at));
+}
+
+TEST_P(StoreConformanceTest, TaskInsertDuplicateIdIsAlreadyExists) {
+  Task first = Insert(store(), factory_.Make([](Task& t) { t.type = "foo"; }));
+  Task again = first;
+  again.type = "bar";
+  EXPECT_THAT(store().TaskInsert(again), StatusIs(StatusCode::kAlreadyExists));
+  EXPECT_EQ(Get(store(), first.id).type, "foo");
+  EXPECT_EQ(Events(store(), first.id).size(), 1u);
+}
+
+TEST_P(StoreConformanceTest, TaskInsertSameIdempotencyKeyReturnsExistingTask) {
+  Task first =
+      Insert(store(), factory_.Make([](Task& t) { t.idempotency_key = "k"; }));
+  Task second = factory_.Make([](Task& t) {
+    t.idempotency_key = "k";
+    t.type = "buzz";
+  });
+  SKED_ASSERT_OK_AND_ASSIGN(core::TaskInsertResult r,
+                            store().TaskInsert(second));
+  EXPECT_FALSE(r.inserted);
+  ExpectSameTask(r.task, first);
+  EXPECT_THAT(store().TaskGet(second.id), StatusIs(StatusCode::kNotFound));
+  EXPECT_EQ(Count(store(), TaskState::kScheduled), 1);
+  EXPECT_EQ(Events(store(), first.id).size(), 1u);
+}
+
+TEST_P(StoreConformanceTest, TaskInsertIdempotencyKeyHeldByFinishedTask) {
+  Task first = InsertAndClaim(
+      store(), factory_.Make([](Task& t) { t.idempotency_key = "k"; }));
+  ASSERT_THAT(Finish(store(), first, TaskState::kSucceeded, kT0), IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(core::TaskInsertResult r,
+                            store().TaskInsert(factory_.Make(
+                                [](Task& t) { t.idempotency_key = "k"; })));
+  EXPECT_FALSE(r.inserted);
+  EXPECT_EQ(r.task.id, first.id);
+  EXPECT_EQ(r.task.state, TaskState::kSucceeded);
+}
+
+TEST_P(StoreConformanceTest, TaskInsertIdempotencyKeyFreedByDelete) {
+  Task first =
+      Insert(store(), factory_.Make([](Task& t) { t.idempotency_key = "k"; }));
+  ASSERT_THAT(Delete(store(), first.id, kT0), IsOk());
+  Task second = factory_.Make([](Task& t) { t.idempotency_key = "k"; });
+  SKED_ASSERT_OK_AND_ASSIGN(core::TaskInsertResult r,
+                            store().TaskInsert(second));
+  EXPECT_TRUE(r.inserted);
+  EXPECT_EQ(r.task.id, second.id);
+}
+
+TEST_P(StoreConformanceTest, TaskInsertWithoutKeyNeverDeduplicates) {
+  Task a = factory_.Make();
+  Task b = factory_.Make();
+  Insert(store(), a);
+  Insert(store(), b);
+  EXPECT_EQ(Get(store(), a.id).id, a.id);
+  EXPECT_EQ(Get(store(), b.id).id, b.id);
+}
+
+TEST_P(StoreConformanceTest, TaskGetUnknownIsNotFound) {
+  EXPECT_THAT(store().TaskGet("00000000-0000-7000-8000-000000000000"),
+              StatusIs(StatusCode::kNotFound));
+}
+
+// ===== TaskInsertMany ========================================================
+
+TEST_P(StoreConformanceTest, TaskInsertManyInsertsAllInOrder) {
+  std::vector<Task> in = {
+      factory_.Make(), factory_.Make([](Task& t) { t.type = "foo"; }),
+      factory_.Make([](Task& t) { t.idempotency_key = "k"; })};
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<core::TaskInsertResult> r,
+                            store().TaskInsertMany(in));
+  ASSERT_EQ(r.size(), 3u);
+  for (size_t i = 0; i < in.size(); ++i) {
+    EXPECT_TRUE(r[i].inserted);
+    ExpectSameTask(r[i].task, in[i]);
+    ExpectSameTask(Get(store(), in[i].id), in[i]);
+    EXPECT_EQ(Events(store(), in[i].id).size(), 1u);
+  }
+}
+
+TEST_P(StoreConformanceTest, TaskInsertManyEmptyBatch) {
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<core::TaskInsertResult> r,
+                            store().TaskInsertMany({}));
+  EXPECT_THAT(r, IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, TaskInsertManyRepeatedKeyWithinBatchReturnsFirst) {
+  Task a = factory_.Make([](Task& t) { t.idempotency_key = "k"; });
+  Task b = factory_.Make([](Task& t) { t.idempotency_key = "k"; });
+  Task c = factory_.Make();
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<core::TaskInsertResult> r,
+                            store().TaskInsertMany({a, b, c}));
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_TRUE(r[0].inserted);
+  EXPECT_FALSE(r[1].inserted);
+  EXPECT_EQ(r[1].task.id, a.id);
+  EXPECT_TRUE(r[2].inserted);
+  EXPECT_THAT(store().TaskGet(b.id), StatusIs(StatusCode::kNotFound));
+  EXPECT_EQ(Count(store(), TaskState::kScheduled), 2);
+}
+
+TEST_P(StoreConformanceTest, TaskInsertManyExistingKeyReturnsExisting) {
+  Task existing =
+      Insert(store(), factory_.Make([](Task& t) { t.idempotency_key = "k"; }));
+  Task a = factory_.Make();
+  Task b = factory_.Make([](Task& t) { t.idempotency_key = "k"; });
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<core::TaskInsertResult> r,
+                            store().TaskInsertMany({a, b}));
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_TRUE(r[0].inserted);
+  EXPECT_FALSE(r[1].inserted);
+  ExpectSameTask(r[1].task, existing);
+  EXPECT_THAT(store().TaskGet(b.id), StatusIs(StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, TaskInsertManyIsAllOrNothingOnExistingId) {
+  Task existing =
+      Insert(store(), factory_.Make([](Task& t) { t.type = "foo"; }));
+  Task a = factory_.Make([](Task& t) { t.idempotency_key = "ka"; });
+  Task dup = existing;
+  dup.type = "bar";
+  Task c = factory_.Make();
+  EXPECT_THAT(store().TaskInsertMany({a, dup, c}),
+              StatusIs(StatusCode::kAlreadyExists));
+  EXPECT_THAT(store().TaskGet(a.id), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store().TaskGet(c.id), StatusIs(StatusCode::kNotFound));
+  EXPECT_EQ(Get(store(), existing.id).type, "foo");
+  EXPECT_EQ(Count(store(), TaskState::kScheduled), 1);
+  // The rolled-back element's idempotency key was never taken.
+  SKED_ASSERT_OK_AND_ASSIGN(core::TaskInsertResult r, store().TaskInsert(a));
+  EXPECT_TRUE(r.inserted);
+}
+
+TEST_P(StoreConformanceTest,
+       TaskInsertManyDuplicateIdWithinBatchStoresNothing) {
+  Task a = factory_.Make();
+  Task b = factory_.Make();
+  EXPECT_THAT(store().TaskInsertMany({a, b, a}),
+              StatusIs(StatusCode::kAlreadyExists));
+  EXPECT_THAT(store().TaskGet(a.id), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store().TaskGet(b.id), StatusIs(StatusCode::kNotFound));
+}
+
+// ===== TaskList ==============================================================
+
+TEST_P(StoreConformanceTest, TaskListOrdersByRunAtNewestFirstByDefault) {
+  std::vector<std::string> ids;
+  for (int i : {3, 1, 4, 0, 2}) {
+    Task t = Insert(
+        store(), factory_.Make([&](Task& t) { t.run_at = kT0 + seconds(i); }));
+    ids.push_back(t.id);
+  }
+  // Inserted at run_at 3,1,4,0,2.
+  std::vector<std::string> asc = {ids[3], ids[1], ids[4], ids[0], ids[2]};
+  std::vector<std::string> desc(asc.rbegin(), asc.rend());
+  SKED_ASSERT_OK_AND_ASSIGN(core::TaskPage page, store().TaskList({}));
+  EXPECT_EQ(Ids(page.tasks), desc);
+  EXPECT_FALSE(page.next.has_value());
+  SKED_ASSERT_OK_AND_ASSIGN(page, store().TaskList({.ascending = true}));
+  EXPECT_EQ(Ids(page.tasks), asc);
+}
+
+TEST_P(StoreConformanceTest, TaskListReturnsFullTasks) {
+  Task in =
+      Insert(store(), factory_.MakeContainer(core::kRunnerDocker, [](Task& t) {
+        t.labels = {{"k", "v"}};
+        t.idempotency_key = "key";
+      }));
+  SKED_ASSERT_OK_AND_ASSIGN(core::TaskPage page, store().TaskList({}));
+  ASSERT_EQ(page.tasks.size(), 1u);
+  ExpectSameTask(page.tasks[0], in);
+}
+
+TEST_P(StoreConformanceTest, TaskListFiltersByState) {
+  Task scheduled = Insert(
+      store(), factory_.Make([](Task& t) { t.run_at = kT0 + seconds(100); }));
+  Task running = InsertAndClaim(store(), factory_.Make());
+  Task cancelled = Insert(
+      store(), factory_.Make([](Task& t) { t.run_at = kT0 + seconds(100); }));
+  ASSERT_THAT(Cancel(store(), cancelled.id, kT0), IsOk());
+  EXPECT_THAT(ListIds(store(), {.states = {TaskState::kRunning}}),
+              ElementsAre(running.id));
+  EXPECT_THAT(ListIds(store(), {.states = {TaskState::kScheduled,
+                                           TaskState::kCancelled}}),
+              UnorderedElementsAre(scheduled.id, cancelled.id));
+  EXPECT_THAT(ListIds(store(), {.states = {TaskState::kFailed}}), IsEmpty());
+  EXPECT_EQ(ListIds(store(), {}).size(), 3u);
+}
+
+TEST_P(StoreConformanceTest, TaskListFiltersByType) {
+  Task foo = Insert(store(), factory_.Make([](Task& t) { t.type = "foo"; }));
+  Task bar = Insert(store(), factory_.Make([](Task& t) { t.type = "bar"; }));
+  Insert(store(), factory_.Make([](Task& t) { t.type = "baz"; }));
+  EXPECT_THAT(ListIds(store(), {.types = {"foo"}}), ElementsAre(foo.id));
+  EXPECT_THAT(ListIds(store(), {.types = {"foo", "bar"}}),
+              UnorderedElementsAre(foo.id, bar.id));
+  EXPECT_THAT(ListIds(store(), {.types = {"fizz"}}), IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, TaskListSinceIsInclusiveUntilIsExclusive) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(Insert(store(), factory_.Make([&](Task& t) {
+                    t.run_at = kT0 + seconds(i);
+                  })).id);
+  }
+  EXPECT_THAT(ListIds(store(), {.since = kT0 + seconds(1),
+                                .until = kT0 + seconds(3),
+                                .ascending = true}),
+              ElementsAre(ids[1], ids[2]));
+  EXPECT_THAT(ListIds(store(), {.since = kT0 + seconds(3), .ascending = true}),
+              ElementsAre(ids[3], ids[4]));
+  EXPECT_THAT(ListIds(store(), {.until = kT0 + seconds(1), .ascending = true}),
+              ElementsAre(ids[0]));
+  EXPECT_THAT(
+      ListIds(store(), {.since = kT0 + seconds(2), .until = kT0 + seconds(2)}),
+      IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, TaskListFiltersByQueue) {
+  Task gpu = Insert(store(), factory_.Make([](Task& t) { t.queue = "gpu"; }));
+  Insert(store(), factory_.Make());
+  EXPECT_THAT(ListIds(store(), {.queue = "gpu"}), ElementsAre(gpu.id));
+  EXPECT_EQ(ListIds(store(), {.queue = "default"}).size(), 1u);
+  EXPECT_THAT(ListIds(store(), {.queue = "none"}), IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, TaskListFiltersByScheduleId) {
+  Task s1 = Insert(store(), factory_.Make([](Task& t) {
+    t.schedule_id = "s1";
+    t.occurrence = kT0;
+  }));
+  Insert(store(), factory_.Make([](Task& t) { t.schedule_id = "s2"; }));
+  Insert(store(), factory_.Make());
+  EXPECT_THAT(ListIds(store(), {.schedule_id = "s1"}), ElementsAre(s1.id));
+  EXPECT_THAT(ListIds(store(), {.schedule_id = "s3"}), IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, TaskListLabelsMustAllMatch) {
+  Task prod_core = Insert(store(), factory_.Make([](Task& t) {
+    t.labels = {{"env", "prod"}, {"team", "core"}, {"app.io/name", "web"}};
+  }));
+  Task prod = Insert(store(), factory_.Make([](Task& t) {
+    t.labels = {{"env", "prod"}};
+  }));
+  Task dev_core = Insert(store(), factory_.Make([](Task& t) {
+    t.labels = {{"env", "dev"}, {"team", "core"}};
+  }));
+  Insert(store(), factory_.Make());
+
+  EXPECT_THAT(ListIds(store(), {.labels = {{"env", "prod"}}}),
+              UnorderedElementsAre(prod_core.id, prod.id));
+  EXPECT_THAT(ListIds(store(), {.labels = {{"env", "prod"}, {"team", "core"}}}),
+              ElementsAre(prod_core.id));
+  EXPECT_THAT(ListIds(store(), {.labels = {{"team", "core"}}}),
+              UnorderedElementsAre(prod_core.id, dev_core.id));
+  EXPECT_THAT(ListIds(store(), {.labels = {{"app.io/name", "web"}}}),
+              ElementsAre(prod_core.id));
+  // Two values for one key can never both match.
+  EXPECT_THAT(ListIds(store(), {.labels = {{"env", "prod"}, {"env", "dev"}}}),
+              IsEmpty());
+  // Values match exactly, not by prefix or case.
+  EXPECT_THAT(ListIds(store(), {.labels = {{"env", "pro"}}}), IsEmpty());
+  EXPECT_THAT(ListIds(store(), {.labels = {{"env", "PROD"}}}), IsEmpty());
+  EXPECT_THAT(ListIds(store(), {.labels = {{"missing", "prod"}}}), IsEmpty());
+  // A key that is a value elsewhere does not match.
+  EXPECT_THAT(ListIds(store(), {.labels = {{"prod", "env"}}}), IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, TaskListCombinesFilters) {
+  auto make = [&](std::string type, std::string queue, std::string env,
+                  int at) {
+    return Insert(store(), factory_.Make([&](Task& t) {
+      t.type = type;
+      t.queue = queue;
+      t.labels = {{"env", env}};
+      t.run_at = kT0 + seconds(at);
+    }));
+  };
+  Task match = make("foo", "q1", "prod", 5);
+  make("bar", "q1", "prod", 5);   // wrong type
+  make("foo", "q2", "prod", 5);   // wrong queue
+  make("foo", "q1", "dev", 5);    // wrong label
+  make("foo", "q1", "prod", 50);  // outside the window
+  Task claimed = make("foo", "q1", "prod", -1);
+  ASSERT_EQ(Claim(store(), ClaimParams(kT0, 1)).size(), 1u);  // wrong state
+  EXPECT_THAT(ListIds(store(), {.states = {TaskState::kScheduled},
+                                .types = {"foo"},
+                                .since = kT0 - seconds(10),
+                                .until = kT0 + seconds(10),
+                                .labels = {{"env", "prod"}},
+                                .queue = "q1"}),
+              ElementsAre(match.id));
+  EXPECT_EQ(Get(store(), claimed.id).state, TaskState::kRunning);
+}
+
+TEST_P(StoreConformanceTest, TaskListPaginatesAcrossTiesInBothOrders) {
+  // 23 tasks in groups of four sharing a run_at, inserted in an order
+  // unrelated to their ids, read three at a time: pages split tie groups.
+  std::vector<Task> tasks;
+  for (int i = 0; i < 23; ++i) tasks.push_back(factory_.Make());
+  std::vector<Task> shuffled = tasks;
+  std::reverse(shuffled.begin(), shuffled.end());
+  std::rotate(shuffled.begin(), shuffled.begin() + 7, shuffled.end());
+  for (size_t i = 0; i < shuffled.size(); ++i) {
+    shuffled[i].run_at = kT0 + seconds(static_cast<int>(i) / 4);
+    Insert(store(), shuffled[i]);
+  }
+  std::vector<Task> sorted = shuffled;
+  std::sort(sorted.begin(), sorted.end(), [](const Task& a, const Task& b) {
+    return std::pair(Us(a.run_at), a.id) < std::pair(Us(b.run_at), b.id);
+  });
+  std::vector<std::string> asc = Ids(sorted);
+  std::vector<std::string> desc(asc.rbegin(), asc.rend());
+
+  for (int limit : {1, 3, 4, 5, 22, 23, 24, 1000}) {
+    SCOPED_TRACE("limit " + std::to_string(limit));
+    EXPECT_EQ(ListIds(store(), {.ascending = true, .limit = limit}), asc);
+    EXPECT_EQ(ListIds(store(), {.ascending = false, .limit = limit}), desc);
+  }
+}
+
+TEST_P(StoreConformanceTest, TaskListPaginatesWithFilters) {
+  std::vector<std::string> want;
+  for (int i = 0; i < 12; ++i) {
+    Task t = Insert(store(), factory_.Make([&](Task& t) {
+      t.run_at = kT0 + seconds(i / 3);
+      t.type = i % 2 == 0 ? "foo" : "bar";
+    }));
+    if (t.type == "foo") want.push_back(t.id);
+  }
+  EXPECT_EQ(ListIds(store(), {.types = {"foo"}, .ascending = true, .limit = 2}),
+            want);
+}
+
+TEST_P(StoreConformanceTest, TaskListNextIsSetWhileMoreFollow) {
+  for (int i = 0; i < 3; ++i) {
+    Insert(store(),
+           factory_.Make([&](Task& t) { t.run_at = kT0 + seconds(i); }));
+  }
+  SKED_ASSERT_OK_AND_ASSIGN(core::TaskPage page,
+                            store().TaskList({.limit = 2}));
+  ASSERT_EQ(page.tasks.size(), 2u);
+  ASSERT_TRUE(page.next.has_value());
+  EXPECT_EQ(page.next->id, page.tasks.back().id);
+  EXPECT_EQ(Us(page.next->run_at), Us(page.tasks.back().run_at));
+  SKED_ASSERT_OK_AND_ASSIGN(page,
+                            store().TaskList({.limit = 2, .after = page.next}));
+  EXPECT_EQ(page.tasks.size(), 1u);
+  EXPECT_FALSE(page.next.has_value());
+
+  // A page that ends exactly at the last row may or may not carry a cursor;
+  // following it must yield nothing more.
+  SKED_ASSERT_OK_AND_ASSIGN(page, store().TaskList({.limit = 3}));
+  EXPECT_EQ(page.tasks.size(), 3u);
+  if (page.next.has_value()) {
+    SKED_ASSERT_OK_AND_ASSIGN(
+        page, store().TaskList({.limit = 3, .after = page.next}));
+    EXPECT_THAT(page.tasks, IsEmpty());
+    EXPECT_FALSE(page.next.has_value());
+  }
+}
+
+TEST_P(StoreConformanceTest, TaskListEmptyStore) {
+  SKED_ASSERT_OK_AND_ASSIGN(core::TaskPage page, store().TaskList({}));
+  EXPECT_THAT(page.tasks, IsEmpty());
+  EXPECT_FALSE(page.next.has_value());
+}
+
+// ===== TaskClaim =============================================================
+
+TEST_P(StoreConformanceTest, TaskClaimWaitsForRunAt) {
+  Task t = Insert(store(),
+                  factory_.Make([](Task& t) { t.run_at = kT0 + seconds(10); }));
+  EXPECT_THAT(Claim(store(), ClaimParams(kT0)), IsEmpty());
+  EXPECT_THAT(Claim(store(), ClaimParams(kT0 + seconds(10) - microseconds(1))),
+              IsEmpty());
+  EXPECT_THAT(Ids(Claim(store(), ClaimParams(kT0 + seconds(10)))),
+              ElementsAre(t.id));
+}
+
+TEST_P(StoreConformanceTest, TaskClaimSetsAttemptLeaseAndStart) {
+  Task in = Insert(store(),
+                   factory_.Make([](Task& t) { t.run_at = kT0 - seconds(5); }));
+  const Time now = kT0;
+  std::vector<Task> claimed = Claim(store(), ClaimParams(now));
+  ASSERT_EQ(claimed.size(), 1u);
+  Task want = in;
+  want.state = TaskState::kRunning;
+  want.attempt = 1;
+  want.started_at = now;
+  want.lease_owner = kNodeA;
+  want.lease_expires_at = now + kLease;
+  ExpectSameTask(claimed[0], want);
+  ExpectSameTask(Get(store(), in.id), want);
+  // Claimed tasks are not claimed again.
+  EXPECT_THAT(Claim(store(), ClaimParams(now + seconds(1), 100, kNodeB)),
+              IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, TaskClaimClearsPreviousAttemptsHandle) {
+  Task t = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(store().TaskSetHandle(
+                  {.id = t.id, .attempt = 1, .handle = "h-1", .now = kT0}),
+              IsOk());
+  ASSERT_THAT(Retry(store(), t, kT0 + seconds(1), kT0), IsOk());
+  Task again = Reclaim(store(), t.id, kT0 + seconds(1), kNodeB);
+  EXPECT_EQ(again.attempt, 2);
+  EXPECT_FALSE(again.handle.has_value());
+  EXPECT_EQ(again.lease_owner, std::optional<std::string>(kNodeB));
+  EXPECT_EQ(Us(again.started_at), Us(kT0 + seconds(1)));
+  EXPECT_FALSE(Get(store(), t.id).handle.has_value());
+}
+
+TEST_P(StoreConformanceTest, TaskClaimOrdersByRunAtThenId) {
+  std::vector<Task> tasks;
+  for (int i = 0; i < 9; ++i) tasks.push_back(factory_.Make());
+  // Insert in reverse id order with run_at ties.
+  std::vector<int> offsets = {2, 0, 1, 0, 2, 1, 0, 1, 2};
+  for (int i = 8; i >= 0; --i) {
+    tasks[i].run_at = kT0 - seconds(offsets[i]);
+    Insert(store(), tasks[i]);
+  }
+  std::vector<Task> sorted = tasks;
+  std::sort(sorted.begin(), sorted.end(), [](const Task& a, const Task& b) {
+    return std::pair(Us(a.run_at), a.id) < std::pair(Us(b.run_at), b.id);
+  });
+  std::vector<std::string> want = Ids(sorted);
+
+  std::vector<std::string> got = Ids(Claim(store(), ClaimParams(kT0, 2)));
+  EXPECT_EQ(got, std::vector<std::string>(want.begin(), want.begin() + 2));
+  std::vector<std::string> rest = Ids(Claim(store(), ClaimParams(kT0, 100)));
+  EXPECT_EQ(rest, std::vector<std::string>(want.begin() + 2, want.end()));
+}
+
+TEST_P(StoreConformanceTest, TaskClaimHonoursLimit) {
+  for (int i = 0; i < 5; ++i) Insert(store(), factory_.Make());
+  EXPECT_EQ(Claim(store(), ClaimParams(kT0, 2)).size(), 2u);
+  EXPECT_EQ(Claim(store(), ClaimParams(kT0, 2)).size(), 2u);
+  EXPECT_EQ(Claim(store(), ClaimParams(kT0, 2)).size(), 1u);
+  EXPECT_THAT(Claim(store(), ClaimParams(kT0, 2)), IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, TaskClaimOnlyListedRunners) {
+  Task builtin = Insert(store(), factory_.Make());
+  Task docker = Insert(store(), factory_.MakeContainer(core::kRunnerDocker));
+  core::TaskClaimParams p = ClaimParams(kT0);
+  p.runners = {std::string(core::kRunnerDocker)};
+  EXPECT_THAT(Ids(Claim(store(), p)), ElementsAre(docker.id));
+  // No runners: nothing is claimable.
+  p.runners = {};
+  EXPECT_THAT(Claim(store(), p), IsEmpty());
+  p.runners = {"unknown"};
+  EXPECT_THAT(Claim(store(), p), IsEmpty());
+  EXPECT_EQ(Get(store(), builtin.id).state, TaskState::kScheduled);
+}
+
+TEST_P(StoreConformanceTest, TaskClaimProvisioningRunnersStartInProvisioning) {
+  Task spot = Insert(store(), factory_.MakeContainer(core::kRunnerEc2Spot));
+  Task builtin = Insert(store(), factory_.Make());
+  std::vector<Task> claimed = Claim(store(), ClaimParams(kT0));
+  ASSERT_EQ(claimed.size(), 2u);
+  for (const Task& t : claimed) {
+    EXPECT_EQ(t.state,
+              t.id == spot.id ? TaskState::kProvisioning : TaskState::kRunning);
+    EXPECT_EQ(t.attempt, 1);
+  }
+  EXPECT_EQ(Get(store(), spot.id).state, TaskState::kProvisioning);
+  EXPECT_EQ(Get(store(), builtin.id).state, TaskState::kRunning);
+}
+
+TEST_P(StoreConformanceTest, TaskClaimSkipsTasksNotScheduled) {
+  Task running = InsertAndClaim(store(), factory_.Make());
+  Task done = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(Finish(store(), done, TaskState::kSucceeded, kT0), IsOk());
+  Task cancelled = Insert(store(), factory_.Make());
+  ASSERT_THAT(Cancel(store(), cancelled.id, kT0), IsOk());
+  Task deleted = Insert(store(), factory_.Make());
+  ASSERT_THAT(Delete(store(), deleted.id, kT0), IsOk());
+  EXPECT_THAT(Claim(store(), ClaimParams(kT0 + seconds(1000))), IsEmpty());
+  EXPECT_EQ(Get(store(), running.id).attempt, 1);
+}
+
+TEST_P(StoreConformanceTest, TaskClaimConcurrentClaimersNeverShareATask) {
+  constexpr int kTasks = 500;
+  constexpr int kThreads = 8;
+  std::vector<Task> batch;
+  for (int i = 0; i < kTasks; ++i) {
+    batch.push_back(
+        factory_.Make([&](Task& t) { t.run_at = kT0 - microseconds(i % 17); }));
+  }
+  ASSERT_THAT(store().TaskInsertMany(batch), IsOk());
+
+  std::mutex mu;
+  std::vector<std::string> claimed;
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+  for (int n = 0; n < kThreads; ++n) {
+    threads.emplace_back([&, n] {
+      core::TaskClaimParams p =
+          ClaimParams(kT0, 1 + n % 4, "node-" + std::to_string(n));
+      while (true) {
+        auto r = store().TaskClaim(p);
+        std::lock_guard lock(mu);
+        if (!r.ok()) {
+          // A busy database may ask for a retry; anything else is a bug.
+          if (r.status().code() != StatusCode::kUnavailable) {
+            errors.push_back(r.status().ToString());
+            return;
+          }
+          continue;
+        }
+        if (r->empty()) return;
+        for (const Task& t : *r) claimed.push_back(t.id);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_THAT(errors, IsEmpty());
+  ASSERT_EQ(claimed.size(), static_cast<size_t>(kTasks));
+  std::set<std::string> unique(claimed.begin(), claimed.end());
+  EXPECT_EQ(unique.size(), static_cast<size_t>(kTasks));
+  EXPECT_EQ(Count(store(), TaskState::kRunning), kTasks);
+  for (const Task& t : ListAll(store(), {.limit = 1000}))
+    EXPECT_EQ(t.attempt, 1);
+}
+
+// ===== TaskNextRunAt =========================================================
+
+TEST_P(StoreConformanceTest, TaskNextRunAtIsEarliestScheduledOfRunners) {
+  const std::vector<std::string> builtin = {std::string(core::kRunnerBuiltin)};
+  SKED_ASSERT_OK_AND_ASSIGN(std::optional<Time> next,
+                            store().TaskNextRunAt(AllRunners()));
+  EXPECT_FALSE(next.has_value());
+
+  Insert(store(), factory_.Make([](Task& t) { t.run_at = kT0 + seconds(30); }));
+  Insert(store(), factory_.Make([](Task& t) { t.run_at = kT0 + seconds(20); }));
+  Insert(store(), factory_.MakeContainer(core::kRunnerDocker, [](Task& t) {
+    t.run_at = kT0 + seconds(5);
+  }));
+  Task cancelled = Insert(
+      store(), factory_.Make([](Task& t) { t.run_at = kT0 + seconds(1); }));
+  ASSERT_THAT(Cancel(store(), cancelled.id, kT0), IsOk());
+  Task deleted = Insert(
+      store(), factory_.Make([](Task& t) { t.run_at = kT0 + seconds(2); }));
+  ASSERT_THAT(Delete(store(), deleted.id, kT0), IsOk());
+  InsertAndClaim(store(),
+                 factory_.Make([](Task& t) { t.run_at = kT0 - seconds(100); }));
+
+  SKED_ASSERT_OK_AND_ASSIGN(next, store().TaskNextRunAt(builtin));
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(Us(*next), Us(kT0 + seconds(20)));
+  SKED_ASSERT_OK_AND_ASSIGN(next, store().TaskNextRunAt(AllRunners()));
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(Us(*next), Us(kT0 + seconds(5)));
+  SKED_ASSERT_OK_AND_ASSIGN(
+      next, store().TaskNextRunAt({std::string(core::kRunnerEc2Spot)}));
+  EXPECT_FALSE(next.has_value());
+}
+
+// ===== TaskLeaseRenew ========================================================
+
+TEST_P(StoreConformanceTest, TaskLeaseRenewExtendsHeldLeases) {
+  Task a = InsertAndClaim(store(), factory_.Make());
+  Task b =
+      InsertAndClaim(store(), factory_.MakeContainer(core::kRunnerEc2Spot));
+  EXPECT_EQ(b.state, TaskState::kProvisioning);
+  const Time now = kT0 + seconds(20);
+  SKED_ASSERT_OK_AND_ASSIGN(
+      std::vector<core::TaskLeaseRef> lost,
+      store().TaskLeaseRenew(
+          {.node = kNodeA,
+           .now = now,
+           .lease = seconds(60),
+           .tasks = {{a.id, a.attempt}, {b.id, b.attempt}}}));
+  EXPECT_THAT(lost, IsEmpty());
+  EXPECT_EQ(Us(Get(store(), a.id).lease_expires_at), Us(now + seconds(60)));
+  EXPECT_EQ(Us(Get(store(), b.id).lease_expires_at), Us(now + seconds(60)));
+  // The renewed lease is no longer expired at the old deadline.
+  SKED_ASSERT_OK_AND_ASSIGN(
+      std::vector<Task> rescued,
+      store().TaskRescue({.now = kT0 + kLease + seconds(1)}));
+  EXPECT_THAT(rescued, IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, TaskLeaseRenewReturnsLostRefs) {
+  // `rescued` is claimed first with a short lease, so only it expires.
+  Task rescued = InsertAndClaim(store(), factory_.Make(), seconds(1));
+  Task held = InsertAndClaim(store(), factory_.Make());
+  Task cancelled = InsertAndClaim(store(), factory_.Make());
+  Task deleted = InsertAndClaim(store(), factory_.Make());
+  Task finished = InsertAndClaim(store(), factory_.Make());
+  Task retried = InsertAndClaim(store(), factory_.Make());
+  Task other_node = InsertAndClaim(store(), factory_.Make(), kLease, kNodeB);
+
+  ASSERT_THAT(Cancel(store(), cancelled.id, kT0), IsOk());
+  ASSERT_THAT(Delete(store(), deleted.id, kT0), IsOk());
+  ASSERT_THAT(Finish(store(), finished, TaskState::kFailed, kT0), IsOk());
+  ASSERT_THAT(Retry(store(), retried, kT0 + seconds(100), kT0), IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<Task> r,
+                            store().TaskRescue({.now = kT0 + seconds(2)}));
+  ASSERT_THAT(Ids(r), ElementsAre(rescued.id));
+
+  const std::vector<core::TaskLeaseRef> refs = {
+      {rescued.id, 1},
+      {held.id, 1},
+      {cancelled.id, 1},
+      {deleted.id, 1},
+      {finished.id, 1},
+      {retried.id, 1},
+      {other_node.id, 1},
+      {held.id, 2},
+      {"00000000-0000-7000-8000-000000000000", 1}};
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<core::TaskLeaseRef> lost,
+                            store().TaskLeaseRenew({.node = kNodeA,
+                                                    .now = kT0 + seconds(3),
+                                                    .lease = kLease,
+                                                    .tasks = refs}));
+  std::vector<std::pair<std::string, int>> got;
+  for (const auto& ref : lost) got.emplace_back(ref.id, ref.attempt);
+  std::vector<std::pair<std::string, int>> want;
+  for (const auto& ref : refs) {
+    if (!(ref.id == held.id && ref.attempt == 1))
+      want.emplace_back(ref.id, ref.attempt);
+  }
+  EXPECT_THAT(got, UnorderedElementsAreArray(want));
+  EXPECT_EQ(Us(Get(store(), held.id).lease_expires_at),
+            Us(kT0 + seconds(3) + kLease));
+  // The other node's lease was not touched by node-a's renewal.
+  EXPECT_EQ(Us(Get(store(), other_node.id).lease_expires_at), Us(kT0 + kLease));
+}
+
+TEST_P(StoreConformanceTest, TaskLeaseRenewLostAfterReclaimByNewAttempt) {
+  Task first = InsertAndClaim(store(), factory_.Make(), seconds(1));
+  ASSERT_THAT(store().TaskRescue({.now = kT0 + seconds(2)}), IsOk());
+  Task second = Reclaim(store(), first.id, kT0 + seconds(2), kNodeB);
+  EXPECT_EQ(second.attempt, 2);
+  // node-a still thinks it runs attempt 1; node-b holds attempt 2.
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<core::TaskLeaseRef> lost,
+                            store().TaskLeaseRenew({.node = kNodeA,
+                                                    .now = kT0 + seconds(3),
+                                                    .lease = kLease,
+                                                    .tasks = {{first.id, 1}}}));
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].id, first.id);
+  EXPECT_EQ(lost[0].attempt, 1);
+  SKED_ASSERT_OK_AND_ASSIGN(lost,
+                            store().TaskLeaseRenew({.node = kNodeB,
+                                                    .now = kT0 + seconds(3),
+                                                    .lease = kLease,
+                                                    .tasks = {{first.id, 2}}}));
+  EXPECT_THAT(lost, IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, TaskLeaseRenewEmpty) {
+  SKED_ASSERT_OK_AND_ASSIGN(
+      std::vector<core::TaskLeaseRef> lost,
+      store().TaskLeaseRenew(
+          {.node = kNodeA, .now = kT0, .lease = kLease, .tasks = {}}));
+  EXPECT_THAT(lost, IsEmpty());
+}
+
+// ===== TaskSetHandle =========================================================
+
+TEST_P(StoreConformanceTest, TaskSetHandleSavesHandleAndInstance) {
+  Task t =
+      InsertAndClaim(store(), factory_.MakeContainer(core::kRunnerEc2Spot));
+  ASSERT_THAT(store().TaskSetHandle({.id = t.id,
+                                     .attempt = 1,
+                                     .handle = "sir-123",
+                                     .instance_id = "i-0abc",
+                                     .now = kT0 + seconds(1),
+                                     .message = "spot request sir-123"}),
+              IsOk());
+  Task got = Get(store(), t.id);
+  EXPECT_EQ(got.handle, std::optional<std::string>("sir-123"));
+  EXPECT_EQ(got.instance_id, std::optional<std::string>("i-0abc"));
+  EXPECT_EQ(got.state, TaskState::kProvisioning);
+  std::vector<TaskEvent> events = Events(store(), t.id);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().message, "spot request sir-123");
+  EXPECT_EQ(events.back().instance_id, std::optional<std::string>("i-0abc"));
+  EXPECT_EQ(events.back().attempt, 1);
+
+  // Without a message no event is added; without an instance the saved one
+  // stays.
+  const size_t before = events.size();
+  ASSERT_THAT(store().TaskSetHandle({.id = t.id,
+                                     .attempt = 1,
+                                     .handle = "sir-456",
+                                     .now = kT0 + seconds(2)}),
+              IsOk());
+  got = Get(store(), t.id);
+  EXPECT_EQ(got.handle, std::optional<std::string>("sir-456"));
+  EXPECT_EQ(got.instance_id, std::optional<std::string>("i-0abc"));
+  EXPECT_EQ(Events(store(), t.id).size(), before);
+}
+
+TEST_P(StoreConformanceTest, TaskSetHandleFencesStaleAttempts) {
+  Task scheduled = Insert(
+      store(), factory_.Make([](Task& t) { t.run_at = kT0 + seconds(50); }));
+  EXPECT_THAT(
+      store().TaskSetHandle(
+          {.id = scheduled.id, .attempt = 0, .handle = "h", .now = kT0}),
+      StatusIs(StatusCode::kAborted));
+
+  Task t = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(Retry(store(), t, kT0, kT0), IsOk());
+  Task again = Reclaim(store(), t.id, kT0);
+  EXPECT_THAT(store().TaskSetHandle(
+                  {.id = t.id, .attempt = 1, .handle = "old", .now = kT0}),
+              StatusIs(StatusCode::kAborted));
+  EXPECT_THAT(store().TaskSetHandle(
+                  {.id = t.id, .attempt = 3, .handle = "future", .now = kT0}),
+              StatusIs(StatusCode::kAborted));
+  EXPECT_FALSE(Get(store(), t.id).handle.has_value());
+  ASSERT_THAT(Finish(store(), again, TaskState::kSucceeded, kT0), IsOk());
+  EXPECT_THAT(store().TaskSetHandle(
+                  {.id = t.id, .attempt = 2, .handle = "late", .now = kT0}),
+              StatusIs(StatusCode::kAborted));
+
+  EXPECT_THAT(
+      store().TaskSetHandle({.id = "00000000-0000-7000-8000-000000000000",
+                             .attempt = 1,
+                             .handle = "h"}),
+      StatusIs(StatusCode::kNotFound));
+  Task deleted = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(Delete(store(), deleted.id, kT0), IsOk());
+  EXPECT_THAT(
+      store().TaskSetHandle({.id = deleted.id, .attempt = 1, .handle = "h"}),
+      StatusIs(StatusCode::kNotFound));
+}
+
+// ===== TaskMarkRunning =======================================================
+
+TEST_P(StoreConformanceTest, TaskMarkRunningMovesProvisioningToRunning) {
+  Task t =
+      InsertAndClaim(store(), factory_.MakeContainer(core::kRunnerEc2Spot));
+  ASSERT_EQ(t.state, TaskState::kProvisioning);
+  ASSERT_THAT(store().TaskMarkRunning({.id = t.id,
+                                       .attempt = 1,
+                                       .now = kT0 + seconds(40),
+                                       .message = "booted"}),
+              IsOk());
+  Task got = Get(store(), t.id);
+  EXPECT_EQ(got.state, TaskState::kRunning);
+  EXPECT_EQ(got.attempt, 1);
+  EXPECT_EQ(got.lease_owner, std::optional<std::string>(kNodeA));
+  std::vector<TaskEvent> events = Events(store(), t.id);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().state, TaskState::kRunning);
+  EXPECT_EQ(events.back().message, "booted");
+  EXPECT_EQ(Us(events.back().at), Us(kT0 + seconds(40)));
+
+  // Only once per attempt.
+  EXPECT_THAT(store().TaskMarkRunning({.id = t.id, .attempt = 1, .now = kT0}),
+              StatusIs(StatusCode::kAborted));
+}
+
+TEST_P(StoreConformanceTest, TaskMarkRunningFencesOtherStates) {
+  Task running = InsertAndClaim(store(), factory_.Make());
+  EXPECT_THAT(
+      store().TaskMarkRunning({.id = running.id, .attempt = 1, .now = kT0}),
+      StatusIs(StatusCode::kAborted));
+
+  Task spot =
+      InsertAndClaim(store(), factory_.MakeContainer(core::kRunnerEc2Spot));
+  EXPECT_THAT(
+      store().TaskMarkRunning({.id = spot.id, .attempt = 2, .now = kT0}),
+      StatusIs(StatusCode::kAborted));
+  ASSERT_THAT(Retry(store(), spot, kT0 + seconds(1000), kT0), IsOk());
+  EXPECT_THAT(
+      store().TaskMarkRunning({.id = spot.id, .attempt = 1, .now = kT0}),
+      StatusIs(StatusCode::kAborted));
+  EXPECT_EQ(Get(store(), spot.id).state, TaskState::kScheduled);
+
+  Task cancelled = InsertAndClaim(
+      store(), factory_.MakeContainer(core::kRunnerEc2Spot, [](Task& t) {
+        t.run_at = kT0 + seconds(1);
+      }));
+  ASSERT_THAT(Cancel(store(), cancelled.id, kT0 + seconds(1)), IsOk());
+  EXPECT_THAT(
+      store().TaskMarkRunning({.id = cancelled.id, .attempt = 1, .now = kT0}),
+      StatusIs(StatusCode::kAborted));
+  EXPECT_EQ(Get(store(), cancelled.id).state, TaskState::kCancelled);
+
+  EXPECT_THAT(store().TaskMarkRunning(
+                  {.id = "00000000-0000-7000-8000-000000000000", .attempt = 1}),
+              StatusIs(StatusCode::kNotFound));
+}
+
+// ===== TaskFinish ============================================================
+
+TEST_P(StoreConformanceTest, TaskFinishSucceededRecordsOutcome) {
+  Task t = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(
+      store().TaskFinish(
+          {.id = t.id,
+           .attempt = 1,
+           .state = TaskState::kSucceeded,
+           .result = core::TaskResult{.exit_code = 0, .output = "Fizz\n"},
+           .node = std::string(kNodeA),
+           .now = kT0 + seconds(3),
+           .message = "exit 0"}),
+      IsOk());
+  Task got = Get(store(), t.id);
+  EXPECT_EQ(got.state, TaskState::kSucceeded);
+  EXPECT_EQ(got.attempt, 1);
+  EXPECT_EQ(Us(got.finished_at), Us(kT0 + seconds(3)));
+  ASSERT_TRUE(got.result.has_value());
+  EXPECT_EQ(got.result->exit_code, 0);
+  EXPECT_EQ(got.result->output, "Fizz\n");
+  EXPECT_FALSE(got.error.has_value());
+  EXPECT_EQ(Us(got.started_at), Us(kT0));
+  std::vector<TaskEvent> events = Events(store(), t.id);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().state, TaskState::kSucceeded);
+  EXPECT_EQ(events.back().node, std::optional<std::string>(kNodeA));
+  EXPECT_EQ(events.back().message, "exit 0");
+}
+
+TEST_P(StoreConformanceTest, TaskFinishFailedRecordsError) {
+  Task t =
+      InsertAndClaim(store(), factory_.MakeContainer(core::kRunnerEc2Spot));
+  ASSERT_EQ(t.state, TaskState::kProvisioning);
+  ASSERT_THAT(store().TaskFinish(
+                  {.id = t.id,
+                   .attempt = 1,
+                   .state = TaskState::kFailed,
+                   .result = core::TaskResult{.exit_code = 2, .output = "oops"},
+                   .error = "image not found",
+                   .now = kT0 + seconds(1)}),
+              IsOk());
+  Task got = Get(store(), t.id);
+  EXPECT_EQ(got.state, TaskState::kFailed);
+  EXPECT_EQ(got.error, std::optional<std::string>("image not found"));
+  ASSERT_TRUE(got.result.has_value());
+  EXPECT_EQ(got.result->exit_code, 2);
+  EXPECT_EQ(Us(got.finished_at), Us(kT0 + seconds(1)));
+}
+
+TEST_P(StoreConformanceTest, TaskFinishIsRecordedOnce) {
+  Task t = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(Finish(store(), t, TaskState::kSucceeded, kT0), IsOk());
+  const size_t events = Events(store(), t.id).size();
+  EXPECT_THAT(Finish(store(), t, TaskState::kSucceeded, kT0 + seconds(1)),
+              StatusIs(StatusCode::kAborted));
+  EXPECT_THAT(Finish(store(), t, TaskState::kFailed, kT0 + seconds(1)),
+              StatusIs(StatusCode::kAborted));
+  Task got = Get(store(), t.id);
+  EXPECT_EQ(got.state, TaskState::kSucceeded);
+  EXPECT_EQ(Us(got.finished_at), Us(kT0));
+  EXPECT_EQ(Events(store(), t.id).size(), events);
+}
+
+TEST_P(StoreConformanceTest, TaskFinishFencesStaleAttempt) {
+  Task first = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(Retry(store(), first, kT0, kT0), IsOk());
+  // The task is scheduled: no attempt can finish.
+  EXPECT_THAT(Finish(store(), first, TaskState::kSucceeded, kT0),
+              StatusIs(StatusCode::kAborted));
+  Task second = Reclaim(store(), first.id, kT0, kNodeB);
+  EXPECT_THAT(Finish(store(), first, TaskState::kSucceeded, kT0),
+              StatusIs(StatusCode::kAborted));
+  Task got = Get(store(), first.id);
+  EXPECT_EQ(got.state, TaskState::kRunning);
+  EXPECT_EQ(got.attempt, 2);
+  EXPECT_THAT(Finish(store(), second, TaskState::kSucceeded, kT0), IsOk());
+}
+
+TEST_P(StoreConformanceTest, TaskFinishAfterCancelOrDelete) {
+  Task cancelled = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(Cancel(store(), cancelled.id, kT0), IsOk());
+  EXPECT_THAT(Finish(store(), cancelled, TaskState::kSucceeded, kT0),
+              StatusIs(StatusCode::kAborted));
+  EXPECT_EQ(Get(store(), cancelled.id).state, TaskState::kCancelled);
+
+  Task deleted = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(Delete(store(), deleted.id, kT0), IsOk());
+  EXPECT_THAT(Finish(store(), deleted, TaskState::kSucceeded, kT0),
+              StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store().TaskFinish(
+                  {.id = "00000000-0000-7000-8000-000000000000", .attempt = 1}),
+              StatusIs(StatusCode::kNotFound));
+}
+
+// ===== TaskRetry =============================================================
+
+TEST_P(StoreConformanceTest, TaskRetryReschedulesWithCharge) {
+  Task t = InsertAndClaim(store(),
+                          factory_.Make([](Task& t) { t.max_attempts = 3; }));
+  const Time next = kT0 + seconds(60);
+  SKED_ASSERT_OK_AND_ASSIGN(Task r, Retry(store(), t, next, kT0 + seconds(1)));
+  EXPECT_EQ(r.state, TaskState::kScheduled);
+  EXPECT_EQ(Us(r.run_at), Us(next));
+  EXPECT_EQ(r.attempt, 1);
+  EXPECT_EQ(r.free_attempts, 0);
+  EXPECT_EQ(r.ChargedAttempts(), 1);
+  EXPECT_EQ(r.error, std::optional<std::string>("boom"));
+  EXPECT_FALSE(r.lease_owner.has_value());
+  EXPECT_FALSE(r.lease_expires_at.has_value());
+  EXPECT_FALSE(r.finished_at.has_value());
+  ExpectSameTask(Get(store(), t.id), r);
+
+  EXPECT_THAT(Claim(store(), ClaimParams(next - microseconds(1))), IsEmpty());
+  Task again = Reclaim(store(), t.id, next);
+  EXPECT_EQ(again.attempt, 2);
+}
+
+TEST_P(StoreConformanceTest, TaskRetryFailsWhenAttemptsAreUsedUp) {
+  Task t = InsertAndClaim(store(),
+                          factory_.Make([](Task& t) { t.max_attempts = 2; }));
+  SKED_ASSERT_OK_AND_ASSIGN(Task r, Retry(store(), t, kT0 + seconds(1), kT0));
+  EXPECT_EQ(r.state, TaskState::kScheduled);
+  Task second = Reclaim(store(), t.id, kT0 + seconds(1));
+  ASSERT_EQ(second.attempt, 2);
+  SKED_ASSERT_OK_AND_ASSIGN(
+      r, Retry(store(), second, kT0 + seconds(100), kT0 + seconds(2)));
+  EXPECT_EQ(r.state, TaskState::kFailed);
+  EXPECT_EQ(r.error, std::optional<std::string>("boom"));
+  EXPECT_EQ(Us(r.finished_at), Us(kT0 + seconds(2)));
+  EXPECT_FALSE(r.lease_owner.has_value());
+  ExpectSameTask(Get(store(), t.id), r);
+  EXPECT_THAT(Claim(store(), ClaimParams(kT0 + seconds(1000))), IsEmpty());
+  std::vector<TaskEvent> events = Events(store(), t.id);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().state, TaskState::kFailed);
+}
+
+TEST_P(StoreConformanceTest, TaskRetryFreeDoesNotUseAnAttempt) {
+  Task t = InsertAndClaim(store(),
+                          factory_.Make([](Task& t) { t.max_attempts = 1; }));
+  SKED_ASSERT_OK_AND_ASSIGN(Task r, Retry(store(), t, kT0, kT0, /*free=*/true));
+  EXPECT_EQ(r.state, TaskState::kScheduled);
+  EXPECT_EQ(r.attempt, 1);
+  EXPECT_EQ(r.free_attempts, 1);
+  EXPECT_EQ(r.ChargedAttempts(), 0);
+
+  Task second = Reclaim(store(), t.id, kT0);
+  EXPECT_EQ(second.attempt, 2);
+  SKED_ASSERT_OK_AND_ASSIGN(r, Retry(store(), second, kT0, kT0, /*free=*/true));
+  EXPECT_EQ(r.state, TaskState::kScheduled);
+  EXPECT_EQ(r.free_attempts, 2);
+
+  Task third = Reclaim(store(), t.id, kT0);
+  EXPECT_EQ(third.attempt, 3);
+  SKED_ASSERT_OK_AND_ASSIGN(r, Retry(store(), third, kT0, kT0, /*free=*/false));
+  EXPECT_EQ(r.state, TaskState::kFailed);
+  EXPECT_EQ(r.attempt, 3);
+  EXPECT_EQ(r.free_attempts, 2);
+}
+
+TEST_P(StoreConformanceTest, TaskRetryIsFencedLikeFinish) {
+  Task t = InsertAndClaim(store(),
+                          factory_.Make([](Task& t) { t.max_attempts = 5; }));
+  ASSERT_THAT(Retry(store(), t, kT0, kT0), IsOk());
+  const size_t events = Events(store(), t.id).size();
+  EXPECT_THAT(Retry(store(), t, kT0, kT0), StatusIs(StatusCode::kAborted));
+  Task second = Reclaim(store(), t.id, kT0);
+  EXPECT_THAT(Retry(store(), t, kT0, kT0), StatusIs(StatusCode::kAborted));
+  ASSERT_THAT(Finish(store(), second, TaskState::kSucceeded, kT0), IsOk());
+  EXPECT_THAT(Retry(store(), second, kT0, kT0), StatusIs(StatusCode::kAborted));
+  EXPECT_EQ(Get(store(), t.id).state, TaskState::kSucceeded);
+  EXPECT_EQ(Events(store(), t.id).size(), events + 2);  // claim, finish
+  Task unknown = t;
+  unknown.id = "00000000-0000-7000-8000-000000000000";
+  EXPECT_THAT(Retry(store(), unknown, kT0, kT0),
+              StatusIs(StatusCode::kNotFound));
+}
+
+// ===== TaskCancel ============================================================
+
+TEST_P(StoreConformanceTest, TaskCancelScheduled) {
+  Task t = Insert(store(),
+                  factory_.Make([](Task& t) { t.run_at = kT0 + seconds(10); }));
+  SKED_ASSERT_OK_AND_ASSIGN(Task r, Cancel(store(), t.id, kT0 + seconds(1)));
+  EXPECT_EQ(r.state, TaskState::kCancelled);
+  EXPECT_EQ(r.id, t.id);
+  Task got = Get(store(), t.id);
+  EXPECT_EQ(got.state, TaskState::kCancelled);
+  EXPECT_EQ(Us(got.finished_at), Us(kT0 + seconds(1)));
+  EXPECT_THAT(Claim(store(), ClaimParams(kT0 + seconds(100))), IsEmpty());
+  std::vector<TaskEvent> events = Events(store(), t.id);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().state, TaskState::kCancelled);
+  EXPECT_EQ(events.back().message, "cancelled by test");
+}
+
+TEST_P(StoreConformanceTest, TaskCancelRunningReturnsWhatTheCallerMustStop) {
+  Task t = InsertAndClaim(store(), factory_.MakeContainer(core::kRunnerDocker));
+  ASSERT_THAT(store().TaskSetHandle(
+                  {.id = t.id, .attempt = 1, .handle = "c0ffee", .now = kT0}),
+              IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(Task r, Cancel(store(), t.id, kT0 + seconds(1)));
+  EXPECT_EQ(r.state, TaskState::kCancelled);
+  EXPECT_EQ(r.attempt, 1);
+  EXPECT_EQ(r.lease_owner, std::optional<std::string>(kNodeA));
+  EXPECT_EQ(r.handle, std::optional<std::string>("c0ffee"));
+  EXPECT_EQ(Get(store(), t.id).state, TaskState::kCancelled);
+  // The node learns at its next renewal that it lost the attempt.
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<core::TaskLeaseRef> lost,
+                            store().TaskLeaseRenew({.node = kNodeA,
+                                                    .now = kT0 + seconds(2),
+                                                    .lease = kLease,
+                                                    .tasks = {{t.id, 1}}}));
+  EXPECT_EQ(lost.size(), 1u);
+  // Cancelled tasks are not rescued when the old lease runs out.
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<Task> rescued,
+                            store().TaskRescue({.now = kT0 + seconds(1000)}));
+  EXPECT_THAT(rescued, IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, TaskCancelProvisioning) {
+  Task t =
+      InsertAndClaim(store(), factory_.MakeContainer(core::kRunnerEc2Spot));
+  ASSERT_EQ(t.state, TaskState::kProvisioning);
+  SKED_ASSERT_OK_AND_ASSIGN(Task r, Cancel(store(), t.id, kT0));
+  EXPECT_EQ(r.state, TaskState::kCancelled);
+  EXPECT_EQ(r.lease_owner, std::optional<std::string>(kNodeA));
+  EXPECT_EQ(Get(store(), t.id).state, TaskState::kCancelled);
+}
+
+TEST_P(StoreConformanceTest, TaskCancelTwiceChangesNothing) {
+  Task t = Insert(store(), factory_.Make());
+  ASSERT_THAT(Cancel(store(), t.id, kT0), IsOk());
+  Task before = Get(store(), t.id);
+  const size_t events = Events(store(), t.id).size();
+  SKED_ASSERT_OK_AND_ASSIGN(Task r, Cancel(store(), t.id, kT0 + seconds(5)));
+  EXPECT_EQ(r.state, TaskState::kCancelled);
+  ExpectSameTask(Get(store(), t.id), before);
+  EXPECT_EQ(Events(store(), t.id).size(), events);
+}
+
+TEST_P(StoreConformanceTest, TaskCancelFinishedIsFailedPrecondition) {
+  Task ok = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(Finish(store(), ok, TaskState::kSucceeded, kT0), IsOk());
+  Task failed = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(Finish(store(), failed, TaskState::kFailed, kT0), IsOk());
+  EXPECT_THAT(Cancel(store(), ok.id, kT0),
+              StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(Cancel(store(), failed.id, kT0),
+              StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_EQ(Get(store(), ok.id).state, TaskState::kSucceeded);
+  EXPECT_EQ(Get(store(), failed.id).state, TaskState::kFailed);
+}
+
+TEST_P(StoreConformanceTest, TaskCancelUnknownOrDeletedIsNotFound) {
+  EXPECT_THAT(Cancel(store(), "00000000-0000-7000-8000-000000000000", kT0),
+              StatusIs(StatusCode::kNotFound));
+  Task t = Insert(store(), factory_.Make());
+  ASSERT_THAT(Delete(store(), t.id, kT0), IsOk());
+  EXPECT_THAT(Cancel(store(), t.id, kT0), StatusIs(StatusCode::kNotFound));
+}
+
+// ===== TaskDelete ============================================================
+
+TEST_P(StoreConformanceTest, TaskDeleteMakesTaskInvisible) {
+  Task t = Insert(store(), factory_.Make([](Task& t) {
+    t.labels = {{"k", "v"}};
+    t.run_at = kT0 - seconds(1);
+  }));
+  Task kept = Insert(
+      store(), factory_.Make([](Task& t) { t.run_at = kT0 + seconds(100); }));
+  SKED_ASSERT_OK_AND_ASSIGN(Task r, Delete(store(), t.id, kT0));
+  ExpectSameTask(r, t);
+
+  EXPECT_THAT(store().TaskGet(t.id), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store().TaskEventList(t.id), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(ListIds(store(), {}), ElementsAre(kept.id));
+  EXPECT_THAT(ListIds(store(), {.labels = {{"k", "v"}}}), IsEmpty());
+  EXPECT_EQ(Count(store(), TaskState::kScheduled), 1);
+  SKED_ASSERT_OK_AND_ASSIGN(std::optional<Time> next,
+                            store().TaskNextRunAt(AllRunners()));
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(Us(*next), Us(kept.run_at));
+  EXPECT_THAT(Claim(store(), ClaimParams(kT0)), IsEmpty());
+  EXPECT_THAT(Delete(store(), t.id, kT0), StatusIs(StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, TaskDeleteRunningTask) {
+  Task t = InsertAndClaim(store(), factory_.MakeContainer(core::kRunnerDocker));
+  ASSERT_THAT(store().TaskSetHandle(
+                  {.id = t.id, .attempt = 1, .handle = "c0ffee", .now = kT0}),
+              IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(Task r, Delete(store(), t.id, kT0 + seconds(1)));
+  EXPECT_EQ(r.state, TaskState::kRunning);
+  EXPECT_EQ(r.lease_owner, std::optional<std::string>(kNodeA));
+  EXPECT_EQ(r.handle, std::optional<std::string>("c0ffee"));
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<core::TaskLeaseRef> lost,
+                            store().TaskLeaseRenew({.node = kNodeA,
+                                                    .now = kT0 + seconds(2),
+                                                    .lease = kLease,
+                                                    .tasks = {{t.id, 1}}}));
+  EXPECT_EQ(lost.size(), 1u);
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<Task> rescued,
+                            store().TaskRescue({.now = kT0 + seconds(1000)}));
+  EXPECT_THAT(rescued, IsEmpty());
+  EXPECT_EQ(Count(store(), TaskState::kRunning), 0);
+  EXPECT_THAT(Delete(store(), t.id, kT0), StatusIs(StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, TaskDeleteFinishedTask) {
+  Task t = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(Finish(store(), t, TaskState::kSucceeded, kT0), IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(Task r, Delete(store(), t.id, kT0));
+  EXPECT_EQ(r.state, TaskState::kSucceeded);
+  EXPECT_THAT(store().TaskGet(t.id), StatusIs(StatusCode::kNotFound));
+  EXPECT_EQ(Count(store(), TaskState::kSucceeded), 0);
+}
+
+TEST_P(StoreConformanceTest, TaskDeleteUnknownIsNotFound) {
+  EXPECT_THAT(Delete(store(), "00000000-0000-7000-8000-000000000000", kT0),
+              StatusIs(StatusCode::kNotFound));
+}
+
+// ===== TaskRescue ============================================================
+
+TEST_P(StoreConformanceTest, TaskRescueOnlyExpiredLeases) {
+  Task short_lease = InsertAndClaim(store(), factory_.Make(), seconds(10));
+  Task long_lease = InsertAndClaim(store(), factory_.Make(), seconds(60));
+  Task spot = InsertAndClaim(
+      store(), factory_.MakeContainer(core::kRunnerEc2Spot), seconds(10));
+  ASSERT_EQ(spot.state, TaskState::kProvisioning);
+
+  // A lease is expired only once `now` is past lease_expires_at.
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<Task> r,
+                            store().TaskRescue({.now = kT0 + seconds(10)}));
+  EXPECT_THAT(r, IsEmpty());
+
+  SKED_ASSERT_OK_AND_ASSIGN(r, store().TaskRescue({.now = kT0 + seconds(11)}));
+  EXPECT_THAT(Ids(r), UnorderedElementsAre(short_lease.id, spot.id));
+  for (const Task& t : r) {
+    EXPECT_EQ(t.state, TaskState::kScheduled);
+    EXPECT_EQ(t.attempt, 1);
+    EXPECT_FALSE(t.lease_owner.has_value());
+    EXPECT_FALSE(t.lease_expires_at.has_value());
+    ExpectSameTask(Get(store(), t.id), t);
+  }
+  EXPECT_EQ(Get(store(), long_lease.id).state, TaskState::kRunning);
+
+  // Rescued tasks run again, in a new attempt.
+  std::vector<Task> again =
+      Claim(store(), ClaimParams(kT0 + seconds(11), 100, kNodeB));
+  EXPECT_THAT(Ids(again), UnorderedElementsAre(short_lease.id, spot.id));
+  for (const Task& t : again) EXPECT_EQ(t.attempt, 2);
+
+  SKED_ASSERT_OK_AND_ASSIGN(r, store().TaskRescue({.now = kT0 + seconds(11)}));
+  EXPECT_THAT(r, IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, TaskRescueFailsWhenAttemptsAreUsedUp) {
+  Task t = InsertAndClaim(
+      store(), factory_.Make([](Task& t) { t.max_attempts = 2; }), seconds(10));
+  // A free retry (say, a spot interruption) does not count; a lost lease does.
+  ASSERT_THAT(Retry(store(), t, kT0, kT0, /*free=*/true), IsOk());
+  Reclaim(store(), t.id, kT0);  // attempt 2; the free retry leaves 0 charged
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<Task> r,
+                            store().TaskRescue({.now = kT0 + seconds(31)}));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].state, TaskState::kScheduled);
+  EXPECT_EQ(r[0].ChargedAttempts(), 1);
+
+  Task third = Reclaim(store(), t.id, kT0 + seconds(31));
+  EXPECT_EQ(third.attempt, 3);
+  SKED_ASSERT_OK_AND_ASSIGN(r, store().TaskRescue({.now = kT0 + seconds(100)}));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].state, TaskState::kFailed);
+  EXPECT_EQ(Us(r[0].finished_at), Us(kT0 + seconds(100)));
+  EXPECT_TRUE(r[0].error.has_value());
+  ExpectSameTask(Get(store(), t.id), r[0]);
+  EXPECT_THAT(Claim(store(), ClaimParams(kT0 + seconds(1000))), IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, TaskRescueSingleAttemptTaskFails) {
+  Task t = InsertAndClaim(store(),
+                          factory_.Make([](Task& t) { t.max_attempts = 1; }));
+  SKED_ASSERT_OK_AND_ASSIGN(
+      std::vector<Task> r,
+      store().TaskRescue({.now = kT0 + kLease + seconds(1)}));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].id, t.id);
+  EXPECT_EQ(r[0].state, TaskState::kFailed);
+}
+
+TEST_P(StoreConformanceTest, TaskRescueHonoursLimit) {
+  for (int i = 0; i < 3; ++i) InsertAndClaim(store(), factory_.Make());
+  const Time later = kT0 + kLease + seconds(1);
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<Task> r,
+                            store().TaskRescue({.now = later, .limit = 2}));
+  EXPECT_EQ(r.size(), 2u);
+  SKED_ASSERT_OK_AND_ASSIGN(r, store().TaskRescue({.now = later, .limit = 2}));
+  EXPECT_EQ(r.size(), 1u);
+  SKED_ASSERT_OK_AND_ASSIGN(r, store().TaskRescue({.now = later, .limit = 2}));
+  EXPECT_THAT(r, IsEmpty());
+  EXPECT_EQ(Count(store(), TaskState::kScheduled), 3);
+}
+
+TEST_P(StoreConformanceTest, TaskRescueIgnoresScheduledAndFinished) {
+  Insert(store(), factory_.Make([](Task& t) { t.run_at = kT0 + seconds(5); }));
+  Task done = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(Finish(store(), done, TaskState::kSucceeded, kT0), IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<Task> r,
+                            store().TaskRescue({.now = kT0 + seconds(10000)}));
+  EXPECT_THAT(r, IsEmpty());
+}
+
+// ===== TaskEventList =========================================================
+
+TEST_P(StoreConformanceTest, TaskEventListRecordsFullLifecycleInOrder) {
+  Task t = InsertAndClaim(
+      store(), factory_.MakeContainer(core::kRunnerEc2Spot,
+                                      [](Task& t) { t.max_attempts = 3; }));
+  ASSERT_THAT(store().TaskSetHandle({.id = t.id,
+                                     .attempt = 1,
+                                     .handle = "sir-1",
+                                     .instance_id = "i-1",
+                                     .now = kT0 + seconds(1),
+                                     .message = "spot request placed"}),
+              IsOk());
+  ASSERT_THAT(store().TaskMarkRunning({.id = t.id,
+                                       .attempt = 1,
+                                       .now = kT0 + seconds(2),
+                                       .message = "instance up"}),
+              IsOk());
+  ASSERT_THAT(store().TaskRetry({.id = t.id,
+                                 .attempt = 1,
+                                 .run_at = kT0 + seconds(10),
+                                 .error = "exit 1",
+                                 .node = std::string(kNodeA),
+                                 .now = kT0 + seconds(3),
+                                 .message = "attempt 1 failed; retrying"}),
+              IsOk());
+  Task second = Reclaim(store(), t.id, kT0 + seconds(10), kNodeB);
+  ASSERT_THAT(store().TaskMarkRunning(
+                  {.id = t.id, .attempt = 2, .now = kT0 + seconds(11)}),
+              IsOk());
+  ASSERT_THAT(store().TaskFinish({.id = t.id,
+                                  .attempt = 2,
+                                  .state = TaskState::kSucceeded,
+                                  .result = core::TaskResult{.exit_code = 0},
+                                  .node = std::string(kNodeB),
+                                  .now = kT0 + seconds(12),
+                                  .message = "done"}),
+              IsOk());
+
+  std::vector<TaskEvent> e = Events(store(), t.id);
+  EXPECT_THAT(States(e),
+              ElementsAre(TaskState::kScheduled,     // created
+                          TaskState::kProvisioning,  // claimed by node-a
+                          TaskState::kProvisioning,  // handle saved
+                          TaskState::kRunning,       // instance up
+                          TaskState::kScheduled,     // retry
+                          TaskState::kProvisioning,  // claimed by node-b
+                          TaskState::kRunning,       // marked running
+                          TaskState::kSucceeded));   // done
+  ASSERT_EQ(e.size(), 8u);
+  std::vector<int> attempts;
+  for (const TaskEvent& ev : e) attempts.push_back(ev.attempt);
+  EXPECT_THAT(attempts, ElementsAre(0, 1, 1, 1, 1, 2, 2, 2));
+  std::vector<int64_t> at;
+  for (const TaskEvent& ev : e) at.push_back(Us(ev.at));
+  EXPECT_THAT(at, ElementsAre(Us(kT0), Us(kT0), Us(kT0 + seconds(1)),
+                              Us(kT0 + seconds(2)), Us(kT0 + seconds(3)),
+                              Us(kT0 + seconds(10)), Us(kT0 + seconds(11)),
+                              Us(kT0 + seconds(12))));
+  EXPECT_EQ(e[1].node, std::optional<std::string>(kNodeA));
+  EXPECT_EQ(e[2].message, "spot request placed");
+  EXPECT_EQ(e[2].instance_id, std::optional<std::string>("i-1"));
+  EXPECT_EQ(e[3].message, "instance up");
+  EXPECT_EQ(e[4].message, "attempt 1 failed; retrying");
+  EXPECT_EQ(e[4].node, std::optional<std::string>(kNodeA));
+  EXPECT_EQ(e[5].node, std::optional<std::string>(kNodeB));
+  EXPECT_EQ(e[7].message, "done");
+  EXPECT_EQ(e[7].node, std::optional<std::string>(kNodeB));
+  EXPECT_EQ(second.attempt, 2);
+}
+
+TEST_P(StoreConformanceTest, TaskEventListRecordsCancelAndRescue) {
+  Task rescued = InsertAndClaim(store(), factory_.Make(), seconds(1));
+  ASSERT_THAT(store().TaskRescue({.now = kT0 + seconds(2)}), IsOk());
+  Task cancelled = Insert(
+      store(), factory_.Make([](Task& t) { t.run_at = kT0 + seconds(50); }));
+  ASSERT_THAT(Cancel(store(), cancelled.id, kT0 + seconds(3)), IsOk());
+
+  EXPECT_THAT(States(Events(store(), rescued.id)),
+              ElementsAre(TaskState::kScheduled, TaskState::kRunning,
+                          TaskState::kScheduled));
+  std::vector<TaskEvent> e = Events(store(), cancelled.id);
+  EXPECT_THAT(States(e),
+              ElementsAre(TaskState::kScheduled, TaskState::kCancelled));
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[1].message, "cancelled by test");
+  EXPECT_EQ(Us(e[1].at), Us(kT0 + seconds(3)));
+}
+
+TEST_P(StoreConformanceTest, TaskEventListUnknownIsNotFound) {
+  EXPECT_THAT(store().TaskEventList("00000000-0000-7000-8000-000000000000"),
+              StatusIs(StatusCode::kNotFound));
+}
+
+// ===== TaskCountByState ======================================================
+
+TEST_P(StoreConformanceTest, TaskCountByStateCountsLiveTasks) {
+  SKED_ASSERT_OK_AND_ASSIGN(auto empty, store().TaskCountByState());
+  for (const auto& [state, n] : empty)
+    EXPECT_EQ(n, 0) << core::TaskStateName(state);
+
+  Task done = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(Finish(store(), done, TaskState::kSucceeded, kT0), IsOk());
+  Task failed = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(Finish(store(), failed, TaskState::kFailed, kT0), IsOk());
+  InsertAndClaim(store(), factory_.Make());
+  InsertAndClaim(store(), factory_.MakeContainer(core::kRunnerEc2Spot));
+  for (int i = 0; i < 3; ++i) {
+    Insert(store(),
+           factory_.Make([](Task& t) { t.run_at = kT0 + seconds(9); }));
+  }
+  Task cancelled = Insert(
+      store(), factory_.Make([](Task& t) { t.run_at = kT0 + seconds(9); }));
+  ASSERT_THAT(Cancel(store(), cancelled.id, kT0), IsOk());
+  Task deleted = Insert(
+      store(), factory_.Make([](Task& t) { t.run_at = kT0 + seconds(9); }));
+  ASSERT_THAT(Delete(store(), deleted.id, kT0), IsOk());
+
+  EXPECT_EQ(Count(store(), TaskState::kScheduled), 3);
+  EXPECT_EQ(Count(store(), TaskState::kProvisioning), 1);
+  EXPECT_EQ(Count(store(), TaskState::kRunning), 1);
+  EXPECT_EQ(Count(store(), TaskState::kSucceeded), 1);
+  EXPECT_EQ(Count(store(), TaskState::kFailed), 1);
+  EXPECT_EQ(Count(store(), TaskState::kCancelled), 1);
+}
+
+// ===== Nodes =================================================================
+
+TEST_P(StoreConformanceTest, NodeHeartbeatCreatesAndRefreshes) {
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<core::NodeInfo> nodes,
+                            store().NodeList());
+  EXPECT_THAT(nodes, IsEmpty());
+
+  ASSERT_THAT(store().NodeHeartbeat({.id = kNodeA,
+                                     .version = "0.1.0",
+                                     .started_at = kT0,
+                                     .last_heartbeat = kT0}),
+              IsOk());
+  ASSERT_THAT(store().NodeHeartbeat({.id = kNodeB,
+                                     .version = "0.1.0",
+                                     .started_at = kT0 + seconds(1),
+                                     .last_heartbeat = kT0 + seconds(1)}),
+              IsOk());
+  ASSERT_THAT(store().NodeHeartbeat({.id = kNodeA,
+                                     .version = "0.2.0",
+                                     .started_at = kT0,
+                                     .last_heartbeat = kT0 + seconds(15)}),
+              IsOk());
+
+  SKED_ASSERT_OK_AND_ASSIGN(nodes, store().NodeList());
+  ASSERT_EQ(nodes.size(), 2u);
+  std::sort(nodes.begin(), nodes.end(),
+            [](const core::NodeInfo& a, const core::NodeInfo& b) {
+              return a.id < b.id;
+            });
+  EXPECT_EQ(nodes[0].id, kNodeA);
+  EXPECT_EQ(nodes[0].version, "0.2.0");
+  EXPECT_EQ(Us(nodes[0].started_at), Us(kT0));
+  EXPECT_EQ(Us(nodes[0].last_heartbeat), Us(kT0 + seconds(15)));
+  EXPECT_EQ(nodes[1].id, kNodeB);
+  EXPECT_EQ(Us(nodes[1].last_heartbeat), Us(kT0 + seconds(1)));
+}
+
+// ===== Leader ================================================================
+
+TEST_P(StoreConformanceTest, LeaderElectFirstNodeWins) {
+  SKED_ASSERT_OK_AND_ASSIGN(bool a,
+                            store().LeaderElect(kNodeA, kT0, seconds(10)));
+  EXPECT_TRUE(a);
+  SKED_ASSERT_OK_AND_ASSIGN(
+      bool b, store().LeaderElect(kNodeB, kT0 + seconds(1), seconds(10)));
+  EXPECT_FALSE(b);
+  SKED_ASSERT_OK_AND_ASSIGN(
+      a, store().LeaderElect(kNodeA, kT0 + seconds(2), seconds(10)));
+  EXPECT_TRUE(a);
+}
+
+TEST_P(StoreConformanceTest,
+       LeaderElectHolderExtendsAndOthersTakeOverAfterExpiry) {
+  ASSERT_THAT(store().LeaderElect(kNodeA, kT0, seconds(10)), IsOk());
+  // node-a extends to kT0 + 15s.
+  SKED_ASSERT_OK_AND_ASSIGN(
+      bool a, store().LeaderElect(kNodeA, kT0 + seconds(5), seconds(10)));
+  EXPECT_TRUE(a);
+  SKED_ASSERT_OK_AND_ASSIGN(
+      bool b, store().LeaderElect(kNodeB, kT0 + seconds(12), seconds(10)));
+  EXPECT_FALSE(b);
+  // Still held at the instant it expires.
+  SKED_ASSERT_OK_AND_ASSIGN(
+      b, store().LeaderElect(kNodeB, kT0 + seconds(15), seconds(10)));
+  EXPECT_FALSE(b);
+  SKED_ASSERT_OK_AND_ASSIGN(
+      b, store().LeaderElect(kNodeB, kT0 + seconds(15) + microseconds(1),
+                             seconds(10)));
+  EXPECT_TRUE(b);
+  SKED_ASSERT_OK_AND_ASSIGN(
+      a, store().LeaderElect(kNodeA, kT0 + seconds(16), seconds(10)));
+  EXPECT_FALSE(a);
+}
+
+TEST_P(StoreConformanceTest,
+       LeaderElectHolderMayRenewAfterExpiryIfNobodyTookOver) {
+  ASSERT_THAT(store().LeaderElect(kNodeA, kT0, seconds(10)), IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(
+      bool a, store().LeaderElect(kNodeA, kT0 + seconds(60), seconds(10)));
+  EXPECT_TRUE(a);
+  SKED_ASSERT_OK_AND_ASSIGN(
+      bool b, store().LeaderElect(kNodeB, kT0 + seconds(65), seconds(10)));
+  EXPECT_FALSE(b);
+}
+
+TEST_P(StoreConformanceTest, LeaderResignFreesTheLease) {
+  ASSERT_THAT(store().LeaderElect(kNodeA, kT0, seconds(60)), IsOk());
+  // Only the holder can resign.
+  ASSERT_THAT(store().LeaderResign(kNodeB), IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(
+      bool b, store().LeaderElect(kNodeB, kT0 + seconds(1), seconds(60)));
+  EXPECT_FALSE(b);
+
+  ASSERT_THAT(store().LeaderResign(kNodeA), IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(
+      b, store().LeaderElect(kNodeB, kT0 + seconds(2), seconds(60)));
+  EXPECT_TRUE(b);
+  SKED_ASSERT_OK_AND_ASSIGN(
+      bool a, store().LeaderElect(kNodeA, kT0 + seconds(3), seconds(60)));
+  EXPECT_FALSE(a);
+  // Resigning without holding the lease is OK.
+  EXPECT_THAT(store().LeaderResign("node-c"), IsOk());
+}
+
+TEST_P(StoreConformanceTest, LeaderElectConcurrentCandidatesElectOne) {
+  constexpr int kCandidates = 8;
+  std::mutex mu;
+  std::vector<std::string> winners;
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+  for (int n = 0; n < kCandidates; ++n) {
+    threads.emplace_back([&, n] {
+      std::string node = "node-" + std::to_string(n);
+      auto r = store().LeaderElect(node, kT0, seconds(10));
+      std::lock_guard lock(mu);
+      if (!r.ok()) {
+        errors.push_back(r.status().ToString());
+      } else if (*r) {
+        winners.push_back(node);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_THAT(errors, IsEmpty());
+  EXPECT_EQ(winners.size(), 1u);
+}
+
+// ===== Ping ==================================================================
+
+TEST_P(StoreConformanceTest, PingAnswers) {
+  EXPECT_THAT(store().Ping(), IsOk());
+}
+
+}  // namespace sked::testing
