@@ -1,0 +1,45 @@
+// File: tests/blackbox/stub_http_server.h
+//
+// A tiny HTTP server on 127.0.0.1:<ephemeral> that answers every request with one
+// fixed status and an empty body, and records the request lines. It stands in
+// for the external site the `bar` task fetches.
+//
+// Thread safety: all methods may be called from any thread; the accept loop runs
+// on its own thread until destruction.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sked::blackbox {
+
+class StubHttpServer {
+ public:
+  // Listens at once; throws std::runtime_error if it cannot.
+  explicit StubHttpServer(int status);
+  ~StubHttpServer();
+  StubHttpServer(const StubHttpServer&) = delete;
+  StubHttpServer& operator=(const StubHttpServer&) = delete;
+
+  int port() const { return port_; }
+  std::string url() const;  // "http://127.0.0.1:PORT/"
+  // Request lines seen so far ("GET / HTTP/1.1").
+  std::vector<std::string> requests() const;
+
+ private:
+  void Loop();
+  void Serve(int fd);
+
+  int status_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::vector<std::string> requests_;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace sked::blackbox
