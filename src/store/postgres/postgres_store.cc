@@ -1,0 +1,1071 @@
+#include "store/postgres/postgres_store.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "core/task.h"
+#include "store/postgres/internal/connection.h"
+#include "store/postgres/internal/json_codec.h"
+#include "store/postgres/internal/listener.h"
+#include "store/postgres/internal/migrations.h"
+#include "store/postgres/internal/pool.h"
+#include "store/postgres/internal/thread_annotations.h"
+
+namespace sked::store {
+namespace {
+
+using core::Duration;
+using core::NodeInfo;
+using core::Status;
+using core::StatusOr;
+using core::Task;
+using core::TaskEvent;
+using core::TaskState;
+using core::Time;
+using postgres_internal::ConnectConfig;
+using postgres_internal::Connection;
+using postgres_internal::IntArrayLiteral;
+using postgres_internal::Listener;
+using postgres_internal::Mutex;
+using postgres_internal::MutexLock;
+using postgres_internal::Params;
+using postgres_internal::Pool;
+using postgres_internal::Result;
+using postgres_internal::TextArrayLiteral;
+
+// The channel every node LISTENs on; the payload is the earliest run_at the
+// sender made due, in microseconds since the epoch.
+#define SKED_PG_DUE_CHANNEL "sked_due"
+constexpr char kDueChannel[] = SKED_PG_DUE_CHANNEL;
+
+// How often a transaction that hit a serialization failure or a deadlock
+// runs in all.
+constexpr int kMaxAttempts = 3;
+
+// --- Row mapping -------------------------------------------------------------
+
+// A timestamptz as microseconds since the epoch; exact, since EXTRACT returns
+// numeric (PostgreSQL 14+).
+#define SKED_PG_US(expr) "(extract(epoch from " expr ") * 1000000)::int8"
+
+// Every task column, in the order ReadTask() reads them.
+#define SKED_PG_TASK_COLUMNS \
+  "id, type, runner, queue, " SKED_PG_US("run_at") ", state, image, "        \
+  "command::text, env::text, attempt, max_attempts, free_attempts, "         \
+  "timeout_s, idempotency_key, labels::text, notify_url, schedule_id, "      \
+  SKED_PG_US("occurrence") ", " SKED_PG_US("created_at") ", "                \
+  SKED_PG_US("started_at") ", " SKED_PG_US("finished_at") ", instance_id, "  \
+  "result_exit_code, result_output, error, lease_owner, "                    \
+  SKED_PG_US("lease_expires_at") ", handle"
+
+std::optional<Time> OptTime(const Result& r, int row, int col) {
+  std::optional<int64_t> us = r.OptInt(row, col);
+  if (!us.has_value()) return std::nullopt;
+  return core::TimeFromMicros(*us);
+}
+
+StatusOr<TaskState> StateFromText(std::string_view text) {
+  std::optional<TaskState> s = core::ParseTaskState(text);
+  if (!s.has_value()) return core::InternalError("postgres: stored task has an unknown state");
+  return *s;
+}
+
+// Decodes row `row` of a result that selected SKED_PG_TASK_COLUMNS.
+StatusOr<Task> ReadTask(const Result& r, int row) {
+  Task t;
+  t.id = r.Text(row, 0);
+  t.type = r.Text(row, 1);
+  t.runner = r.Text(row, 2);
+  t.queue = r.Text(row, 3);
+  t.run_at = core::TimeFromMicros(r.Int(row, 4));
+  ASSIGN_OR_RETURN(t.state, StateFromText(r.Text(row, 5)));
+  t.image = r.Text(row, 6);
+  ASSIGN_OR_RETURN(t.command, postgres_internal::DecodeStringList(r.Text(row, 7)));
+  ASSIGN_OR_RETURN(t.env, postgres_internal::DecodeStringMap(r.Text(row, 8)));
+  t.attempt = static_cast<int>(r.Int(row, 9));
+  t.max_attempts = static_cast<int>(r.Int(row, 10));
+  t.free_attempts = static_cast<int>(r.Int(row, 11));
+  t.timeout_s = r.Int(row, 12);
+  t.idempotency_key = r.OptText(row, 13);
+  ASSIGN_OR_RETURN(t.labels, postgres_internal::DecodeStringMap(r.Text(row, 14)));
+  t.notify_url = r.OptText(row, 15);
+  t.schedule_id = r.OptText(row, 16);
+  t.occurrence = OptTime(r, row, 17);
+  t.created_at = core::TimeFromMicros(r.Int(row, 18));
+  t.started_at = OptTime(r, row, 19);
+  t.finished_at = OptTime(r, row, 20);
+  t.instance_id = r.OptText(row, 21);
+  if (!r.IsNull(row, 22)) {
+    t.result = core::TaskResult{.exit_code = static_cast<int>(r.Int(row, 22)),
+                                .output = r.OptText(row, 23).value_or("")};
+  }
+  t.error = r.OptText(row, 24);
+  t.lease_owner = r.OptText(row, 25);
+  t.lease_expires_at = OptTime(r, row, 26);
+  t.handle = r.OptText(row, 27);
+  return t;
+}
+
+StatusOr<std::vector<Task>> ReadTasks(const Result& r) {
+  std::vector<Task> out;
+  out.reserve(r.rows());
+  for (int i = 0; i < r.rows(); ++i) {
+    ASSIGN_OR_RETURN(Task t, ReadTask(r, i));
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+std::vector<std::string> StateNames(const std::vector<TaskState>& states) {
+  std::vector<std::string> out;
+  for (TaskState s : states) out.emplace_back(core::TaskStateName(s));
+  return out;
+}
+
+// --- SQL -----------------------------------------------------------------------
+
+constexpr char kSelectLiveTaskSql[] =
+    "SELECT " SKED_PG_TASK_COLUMNS " FROM tasks WHERE id = $1 AND deleted_at IS NULL";
+
+// The row lock makes concurrent changes to one task queue up instead of
+// failing their compare-and-set.
+constexpr char kSelectLiveTaskForUpdateSql[] =
+    "SELECT " SKED_PG_TASK_COLUMNS " FROM tasks WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
+
+constexpr char kSelectByIdempotencyKeySql[] =
+    "SELECT " SKED_PG_TASK_COLUMNS " FROM tasks WHERE idempotency_key = $1 AND deleted_at IS NULL";
+
+// Inserts a task and its "created" event; no row back when a live task holds
+// the idempotency key. A taken id fails with a unique violation.
+#define SKED_PG_INSERT_TASK_CTE                                           \
+  "WITH ins AS ("                                                         \
+  " INSERT INTO tasks (id, type, runner, queue, run_at, state, image,"    \
+  "  command, env, attempt, max_attempts, free_attempts, timeout_s,"      \
+  "  idempotency_key, labels, notify_url, schedule_id, occurrence,"       \
+  "  created_at)"                                                         \
+  " VALUES ($1, $2, $3, $4, $5::timestamptz, 'scheduled', $6, $7::jsonb," \
+  "  $8::jsonb, 0, $9::int, 0, $10::int8, $11, $12::jsonb, $13, $14,"     \
+  "  $15::timestamptz, $16::timestamptz)"                                 \
+  " ON CONFLICT (idempotency_key)"                                        \
+  "  WHERE idempotency_key IS NOT NULL AND deleted_at IS NULL DO NOTHING" \
+  " RETURNING id, created_at),"                                           \
+  " ev AS ("                                                              \
+  " INSERT INTO task_events (task_id, at, state, attempt, message)"       \
+  " SELECT id, created_at, 'scheduled', 0, 'created' FROM ins)"
+
+constexpr char kInsertTaskSql[] = SKED_PG_INSERT_TASK_CTE " SELECT id FROM ins";
+// The same, waking other nodes in the same statement.
+constexpr char kInsertTaskNotifySql[] =
+    SKED_PG_INSERT_TASK_CTE " SELECT id, pg_notify('" SKED_PG_DUE_CHANNEL "', $17::text) FROM ins";
+
+constexpr char kNotifySql[] = "SELECT pg_notify('" SKED_PG_DUE_CHANNEL "', $1::text)";
+
+#define SKED_PG_CAS_UPDATE                                                    \
+  "UPDATE tasks SET state = $1, run_at = $2::timestamptz, attempt = $3::int," \
+  " free_attempts = $4::int, started_at = $5::timestamptz,"                   \
+  " finished_at = $6::timestamptz, instance_id = $7,"                         \
+  " result_exit_code = $8::int, result_output = $9, error = $10,"             \
+  " lease_owner = $11, lease_expires_at = $12::timestamptz, handle = $13"     \
+  " WHERE id = $14 AND state = $15 AND attempt = $16::int"                    \
+  " AND deleted_at IS NULL"
+
+constexpr char kCasUpdateSql[] = SKED_PG_CAS_UPDATE;
+// The update and its event in one statement; rows affected counts events,
+// one per updated task.
+constexpr char kCasUpdateWithEventSql[] =
+    "WITH u AS (" SKED_PG_CAS_UPDATE
+    " RETURNING id, state, attempt, instance_id)"
+    " INSERT INTO task_events (task_id, at, state, attempt, node, instance_id,"
+    " message) SELECT id, $17::timestamptz, state, attempt, $18::text,"
+    " instance_id, $19::text FROM u";
+
+constexpr char kAppendEventSql[] =
+    "INSERT INTO task_events (task_id, at, state, attempt, node, instance_id,"
+    " message) VALUES ($1, $2::timestamptz, $3, $4::int, $5, $6, $7)";
+
+// One statement: lock the due rows no other claimer holds, move them to
+// running/provisioning and record the claims. A row another transaction
+// claimed meanwhile fails the re-check under the lock and is skipped.
+constexpr char kClaimSql[] =
+    "WITH c AS ("
+    " SELECT id FROM tasks"
+    " WHERE state = 'scheduled' AND deleted_at IS NULL"
+    " AND run_at <= $1::timestamptz AND runner = ANY($2::text[])"
+    " ORDER BY run_at, id LIMIT $3::int"
+    " FOR UPDATE SKIP LOCKED),"
+    " u AS ("
+    " UPDATE tasks t SET"
+    "  state = CASE WHEN t.runner = ANY($4::text[])"
+    "   THEN 'provisioning' ELSE 'running' END,"
+    "  attempt = t.attempt + 1, lease_owner = $5::text,"
+    "  lease_expires_at = $6::timestamptz, started_at = $1::timestamptz,"
+    "  handle = NULL"
+    " FROM c WHERE t.id = c.id"
+    " RETURNING t.*),"
+    " e AS ("
+    " INSERT INTO task_events (task_id, at, state, attempt, node,"
+    "  instance_id, message)"
+    " SELECT id, $1::timestamptz, state, attempt, $5::text, instance_id,"
+    "  'claimed' FROM u)"
+    " SELECT " SKED_PG_TASK_COLUMNS " FROM u ORDER BY run_at, id";
+
+constexpr char kNextRunAtSql[] =
+    "SELECT " SKED_PG_US("min(run_at)")
+    " FROM tasks WHERE state = 'scheduled' AND deleted_at IS NULL"
+    " AND runner = ANY($1::text[])";
+
+constexpr char kLeaseRenewSql[] =
+    "UPDATE tasks t SET lease_expires_at = $1::timestamptz"
+    " FROM unnest($2::text[], $3::int[]) AS r(id, attempt)"
+    " WHERE t.id = r.id AND t.attempt = r.attempt AND t.lease_owner = $4::text"
+    " AND t.state IN ('provisioning', 'running') AND t.deleted_at IS NULL"
+    " RETURNING t.id, t.attempt";
+
+constexpr char kDeleteSql[] =
+    "UPDATE tasks SET deleted_at = $1::timestamptz"
+    " WHERE id = $2 AND deleted_at IS NULL";
+
+// Expired leases go back to scheduled, or to failed when the lost attempt
+// used up max_attempts; the event names the node that lost the lease.
+constexpr char kRescueSql[] =
+    "WITH x AS ("
+    " SELECT id, lease_owner AS old_owner, lease_expires_at AS old_expiry"
+    " FROM tasks WHERE state IN ('provisioning', 'running')"
+    " AND deleted_at IS NULL AND lease_expires_at < $1::timestamptz"
+    " ORDER BY lease_expires_at, id LIMIT $2::int"
+    " FOR UPDATE SKIP LOCKED),"
+    " u AS ("
+    " UPDATE tasks t SET"
+    "  state = CASE WHEN t.attempt - t.free_attempts >= t.max_attempts"
+    "   THEN 'failed' ELSE 'scheduled' END,"
+    "  finished_at = CASE WHEN t.attempt - t.free_attempts >= t.max_attempts"
+    "   THEN $1::timestamptz ELSE t.finished_at END,"
+    "  error = 'lease expired', lease_owner = NULL, lease_expires_at = NULL"
+    " FROM x WHERE t.id = x.id"
+    " RETURNING t.*, x.old_owner, x.old_expiry),"
+    " e AS ("
+    " INSERT INTO task_events (task_id, at, state, attempt, node,"
+    "  instance_id, message)"
+    " SELECT id, $1::timestamptz, state, attempt, old_owner, instance_id,"
+    "  CASE WHEN state = 'failed' THEN 'lease expired; no attempts left'"
+    "  ELSE 'lease expired; rescheduled' END FROM u)"
+    " SELECT " SKED_PG_TASK_COLUMNS " FROM u ORDER BY old_expiry, id";
+
+// Zero rows: the task is absent or deleted. One row with a NULL seq: no
+// events (cannot happen for a task created through the store).
+constexpr char kEventListSql[] =
+    "SELECT e.seq, " SKED_PG_US("e.at")
+    ", e.state, e.attempt, e.node, e.instance_id, e.message"
+    " FROM tasks t LEFT JOIN task_events e ON e.task_id = t.id"
+    " WHERE t.id = $1 AND t.deleted_at IS NULL ORDER BY e.seq";
+
+constexpr char kCountByStateSql[] =
+    "SELECT state, count(*) FROM tasks WHERE deleted_at IS NULL"
+    " GROUP BY state";
+
+constexpr char kNodeHeartbeatSql[] =
+    "INSERT INTO nodes (id, version, started_at, last_heartbeat)"
+    " VALUES ($1, $2, $3::timestamptz, $4::timestamptz)"
+    " ON CONFLICT (id) DO UPDATE SET version = excluded.version,"
+    " started_at = excluded.started_at,"
+    " last_heartbeat = excluded.last_heartbeat";
+
+constexpr char kNodeListSql[] = "SELECT id, version, " SKED_PG_US("started_at") ", " SKED_PG_US(
+    "last_heartbeat") " FROM nodes ORDER BY id";
+
+// The holder extends its lease; anyone takes a lease that expired before
+// `now`. elected_at marks when the current holder took over. A row comes
+// back exactly when `node` holds the lease afterwards.
+constexpr char kLeaderElectSql[] =
+    "INSERT INTO leader AS l (name, node, elected_at, expires_at)"
+    " VALUES ('default', $1, $2::timestamptz, $3::timestamptz)"
+    " ON CONFLICT (name) DO UPDATE SET node = excluded.node,"
+    " elected_at = CASE WHEN l.node = excluded.node"
+    "  THEN l.elected_at ELSE excluded.elected_at END,"
+    " expires_at = excluded.expires_at"
+    " WHERE l.node = excluded.node OR l.expires_at < excluded.elected_at"
+    " RETURNING node";
+
+constexpr char kLeaderResignSql[] = "DELETE FROM leader WHERE name = 'default' AND node = $1";
+
+// --- Task helpers; each runs on the caller's connection ----------------------
+
+// The live task `id`, locked until the transaction ends; kNotFound if absent
+// or deleted.
+StatusOr<Task> LockLiveTask(Connection& conn, const std::string& id) {
+  ASSIGN_OR_RETURN(Result r, conn.Exec(kSelectLiveTaskForUpdateSql, Params().Add(id), "load task"));
+  if (r.rows() == 0) return core::NotFoundError("task " + id + " not found");
+  return ReadTask(r, 0);
+}
+
+StatusOr<std::optional<Task>> FindLiveTaskByIdempotencyKey(Connection& conn,
+                                                           const std::string& key) {
+  ASSIGN_OR_RETURN(Result r, conn.Exec(kSelectByIdempotencyKeySql, Params().Add(key),
+                                       "find task by idempotency key"));
+  if (r.rows() == 0) return std::optional<Task>();
+  ASSIGN_OR_RETURN(Task t, ReadTask(r, 0));
+  return std::optional<Task>(std::move(t));
+}
+
+std::string MicrosText(Time t) { return std::to_string(core::ToMicros(t)); }
+
+Status Notify(Connection& conn, Time earliest) {
+  return conn.Exec(kNotifySql, Params().Add(MicrosText(earliest)), "notify").status();
+}
+
+// The history line a change appends.
+struct EventSpec {
+  Time at{};
+  std::optional<std::string> node;
+  std::string message;
+};
+
+Status AppendEvent(Connection& conn, const Task& t, const EventSpec& e) {
+  return conn
+      .Exec(kAppendEventSql,
+            Params()
+                .Add(t.id)
+                .Add(e.at)
+                .Add(core::TaskStateName(t.state))
+                .Add(t.attempt)
+                .Add(e.node)
+                .Add(t.instance_id)
+                .Add(e.message),
+            "append task event")
+      .status();
+}
+
+// Compare-and-set: writes the mutable fields of `after` if the row is still
+// live in `before`'s state and attempt, and appends `event` (if any) in the
+// same statement. kAborted when it is not (a lost race).
+Status CasUpdateTask(Connection& conn, const Task& before, const Task& after,
+                     const std::optional<EventSpec>& event) {
+  if (before.state != after.state && !core::IsValidTransition(before.state, after.state)) {
+    return core::FailedPreconditionError("task " + before.id + ": cannot move from " +
+                                         std::string(TaskStateName(before.state)) + " to " +
+                                         std::string(TaskStateName(after.state)));
+  }
+  Params p;
+  p.Add(core::TaskStateName(after.state))
+      .Add(after.run_at)
+      .Add(after.attempt)
+      .Add(after.free_attempts)
+      .Add(after.started_at)
+      .Add(after.finished_at)
+      .Add(after.instance_id);
+  if (after.result.has_value()) {
+    p.Add(after.result->exit_code).Add(after.result->output);
+  } else {
+    p.AddNull().AddNull();
+  }
+  p.Add(after.error)
+      .Add(after.lease_owner)
+      .Add(after.lease_expires_at)
+      .Add(after.handle)
+      .Add(before.id)
+      .Add(core::TaskStateName(before.state))
+      .Add(before.attempt);
+  if (event.has_value()) p.Add(event->at).Add(event->node).Add(event->message);
+  ASSIGN_OR_RETURN(Result r, conn.Exec(event.has_value() ? kCasUpdateWithEventSql : kCasUpdateSql,
+                                       p, "update task"));
+  if (r.affected() != 1) {
+    return core::AbortedError("task " + before.id + " changed concurrently");
+  }
+  return core::OkStatus();
+}
+
+bool IsActive(TaskState s) { return s == TaskState::kProvisioning || s == TaskState::kRunning; }
+
+// Fencing for calls that act on one attempt: OK only while the task is
+// provisioning or running in `attempt`.
+Status CheckCurrentAttempt(const Task& t, int attempt) {
+  if (!IsActive(t.state) || t.attempt != attempt) {
+    return core::AbortedError("task " + t.id + " attempt " + std::to_string(attempt) +
+                              " is no longer current");
+  }
+  return core::OkStatus();
+}
+
+void ClearLease(Task& t) {
+  t.lease_owner.reset();
+  t.lease_expires_at.reset();
+}
+
+std::string MessageOr(const std::string& message, std::string_view fallback) {
+  return message.empty() ? std::string(fallback) : message;
+}
+
+// Inserts one task, or returns the live task holding its idempotency key.
+// With `notify`, the insert itself wakes other nodes.
+StatusOr<core::TaskInsertResult> InsertOne(Connection& conn, const Task& task, bool notify) {
+  if (task.id.empty()) return core::InvalidArgumentError("task id is empty");
+  // A new task starts fresh whatever the caller left in the run-time fields.
+  Task t = task;
+  t.state = TaskState::kScheduled;
+  t.attempt = 0;
+  t.free_attempts = 0;
+  t.started_at.reset();
+  t.finished_at.reset();
+  t.instance_id.reset();
+  t.result.reset();
+  t.error.reset();
+  ClearLease(t);
+  t.handle.reset();
+
+  // The key's holder may be deleted between the insert that lost to it and
+  // the lookup; then the key is free and the insert runs again.
+  for (int round = 0; round < kMaxAttempts; ++round) {
+    Params p;
+    p.Add(t.id)
+        .Add(t.type)
+        .Add(t.runner)
+        .Add(t.queue)
+        .Add(t.run_at)
+        .Add(t.image)
+        .Add(postgres_internal::EncodeStringList(t.command))
+        .Add(postgres_internal::EncodeStringMap(t.env))
+        .Add(t.max_attempts)
+        .Add(t.timeout_s)
+        .Add(t.idempotency_key)
+        .Add(postgres_internal::EncodeStringMap(t.labels))
+        .Add(t.notify_url)
+        .Add(t.schedule_id)
+        .Add(t.occurrence)
+        .Add(t.created_at);
+    if (notify) p.Add(MicrosText(t.run_at));
+    StatusOr<Result> r =
+        conn.Exec(notify ? kInsertTaskNotifySql : kInsertTaskSql, p, "insert task");
+    if (!r.ok()) {
+      if (r.status().code() == core::StatusCode::kAlreadyExists) {
+        return core::AlreadyExistsError("task " + t.id + " already exists");
+      }
+      return r.status();
+    }
+    if (r->rows() == 1) {
+      return core::TaskInsertResult{.task = std::move(t), .inserted = true};
+    }
+    if (!t.idempotency_key.has_value()) {
+      return core::InternalError("postgres: insert task: no row inserted");
+    }
+    ASSIGN_OR_RETURN(std::optional<Task> existing,
+                     FindLiveTaskByIdempotencyKey(conn, *t.idempotency_key));
+    if (existing.has_value()) {
+      return core::TaskInsertResult{.task = std::move(*existing), .inserted = false};
+    }
+  }
+  return core::AbortedError("task " + t.id + ": its idempotency key changed hands repeatedly");
+}
+
+// --- Result plumbing ---------------------------------------------------------
+
+inline const Status& StatusOf(const Status& s) { return s; }
+template <typename T>
+Status StatusOf(const StatusOr<T>& s) {
+  return s.status();
+}
+
+bool ValidSchemaName(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  if (s[0] >= '0' && s[0] <= '9') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+// --- The store ---------------------------------------------------------------
+
+// Thread safety: safe for concurrent use. Each call checks a connection out of
+// the pool for its duration; the subscriber and the listener have their own
+// mutexes.
+class PostgresStore final : public core::Store {
+ public:
+  PostgresStore(const ConnectConfig& config, const PostgresOptions& options)
+      : config_(config), pool_(config, options.pool_size, options.checkout_timeout) {}
+  ~PostgresStore() override;
+
+  void AdoptConnection(std::unique_ptr<Connection> conn) { pool_.Adopt(std::move(conn)); }
+
+  StatusOr<core::TaskInsertResult> TaskInsert(const Task& task) override;
+  StatusOr<std::vector<core::TaskInsertResult>> TaskInsertMany(
+      const std::vector<Task>& tasks) override;
+  StatusOr<Task> TaskGet(const std::string& id) override;
+  StatusOr<core::TaskPage> TaskList(const core::TaskListParams& params) override;
+  StatusOr<std::vector<Task>> TaskClaim(const core::TaskClaimParams& params) override;
+  StatusOr<std::optional<Time>> TaskNextRunAt(const std::vector<std::string>& runners) override;
+  StatusOr<std::vector<core::TaskLeaseRef>> TaskLeaseRenew(
+      const core::TaskLeaseRenewParams& params) override;
+  Status TaskSetHandle(const core::TaskSetHandleParams& params) override;
+  Status TaskMarkRunning(const core::TaskMarkRunningParams& params) override;
+  Status TaskFinish(const core::TaskFinishParams& params) override;
+  StatusOr<Task> TaskRetry(const core::TaskRetryParams& params) override;
+  StatusOr<Task> TaskCancel(const core::TaskCancelParams& params) override;
+  StatusOr<Task> TaskDelete(const core::TaskCancelParams& params) override;
+  StatusOr<std::vector<Task>> TaskRescue(const core::TaskRescueParams& params) override;
+  StatusOr<std::vector<TaskEvent>> TaskEventList(const std::string& id) override;
+  StatusOr<std::map<TaskState, int64_t>> TaskCountByState() override;
+  Status NodeHeartbeat(const NodeInfo& node) override;
+  StatusOr<std::vector<NodeInfo>> NodeList() override;
+  StatusOr<bool> LeaderElect(const std::string& node, Time now, Duration ttl) override;
+  Status LeaderResign(const std::string& node) override;
+
+  // After this returns, the previous subscriber is not running and is never
+  // called again. `fn` runs on the listener's thread and must not call
+  // TaskSubscribeDue. It also runs once with Time{} (the epoch) each time
+  // the listener (re)connects, since notifications sent while it was away
+  // are lost.
+  void TaskSubscribeDue(std::function<void(Time)> fn) override
+      SKED_PG_LOCKS_EXCLUDED(subscriber_mu_, listener_mu_);
+
+  Status Ping() override;
+
+ private:
+  // Runs fn(conn) on a pooled connection, each statement in its own
+  // transaction; again (up to kMaxAttempts in all) after a deadlock.
+  template <typename Fn>
+  std::invoke_result_t<Fn, Connection&> Run(Fn&& fn);
+
+  // Runs fn(conn) inside BEGIN ... COMMIT; rolls back when it fails. Runs
+  // it again (up to kMaxAttempts in all) after a serialization failure or a
+  // deadlock. Returns fn's result, or the commit's error (kUnavailable when
+  // the connection dropped: the commit may or may not have happened).
+  template <typename Fn>
+  std::invoke_result_t<Fn, Connection&> Transact(Fn&& fn);
+
+  void OnDue(const std::optional<std::string>& payload) SKED_PG_LOCKS_EXCLUDED(subscriber_mu_);
+
+  const ConnectConfig config_;
+  Pool pool_;
+
+  Mutex subscriber_mu_;  // held while the subscriber runs
+  std::function<void(Time)> subscriber_ SKED_PG_GUARDED_BY(subscriber_mu_);
+
+  Mutex listener_mu_;
+  std::unique_ptr<Listener> listener_ SKED_PG_GUARDED_BY(listener_mu_);
+};
+
+PostgresStore::~PostgresStore() {
+  std::unique_ptr<Listener> listener;
+  {
+    MutexLock lock(&listener_mu_);
+    listener = std::move(listener_);
+  }
+  listener.reset();  // joins the thread before the subscriber goes away
+}
+
+template <typename Fn>
+std::invoke_result_t<Fn, Connection&> PostgresStore::Run(Fn&& fn) {
+  using R = std::invoke_result_t<Fn, Connection&>;
+  for (int attempt = 1;; ++attempt) {
+    StatusOr<Pool::Lease> lease = pool_.Checkout();
+    if (!lease.ok()) return R(lease.status());
+    Connection& conn = lease->conn();
+    R result = fn(conn);
+    if (StatusOf(result).ok() || !conn.last_error_retryable() || attempt >= kMaxAttempts) {
+      return result;
+    }
+  }
+}
+
+template <typename Fn>
+std::invoke_result_t<Fn, Connection&> PostgresStore::Transact(Fn&& fn) {
+  using R = std::invoke_result_t<Fn, Connection&>;
+  for (int attempt = 1;; ++attempt) {
+    StatusOr<Pool::Lease> lease = pool_.Checkout();
+    if (!lease.ok()) return R(lease.status());
+    Connection& conn = lease->conn();
+    Status begun = conn.ExecScript("BEGIN", "begin transaction");
+    if (!begun.ok()) return R(begun);
+    R result = fn(conn);
+    Status s = StatusOf(result);
+    if (s.ok()) {
+      s = conn.ExecScript("COMMIT", "commit");
+      if (s.ok()) return result;
+    }
+    const bool retry = conn.last_error_retryable();
+    conn.Rollback();
+    if (retry && attempt < kMaxAttempts) continue;
+    if (!StatusOf(result).ok()) return result;
+    return R(s);
+  }
+}
+
+// --- Tasks -------------------------------------------------------------------
+
+StatusOr<core::TaskInsertResult> PostgresStore::TaskInsert(const Task& task) {
+  return Run([&](Connection& conn) { return InsertOne(conn, task, /*notify=*/true); });
+}
+
+StatusOr<std::vector<core::TaskInsertResult>> PostgresStore::TaskInsertMany(
+    const std::vector<Task>& tasks) {
+  if (tasks.empty()) return std::vector<core::TaskInsertResult>();
+  return Transact([&](Connection& conn) -> StatusOr<std::vector<core::TaskInsertResult>> {
+    std::vector<core::TaskInsertResult> out;
+    out.reserve(tasks.size());
+    std::optional<Time> earliest;
+    for (const Task& t : tasks) {
+      // A key repeated within the batch finds the earlier element, which
+      // this transaction has already written.
+      ASSIGN_OR_RETURN(core::TaskInsertResult r, InsertOne(conn, t, /*notify=*/false));
+      if (r.inserted && (!earliest || r.task.run_at < *earliest)) {
+        earliest = r.task.run_at;
+      }
+      out.push_back(std::move(r));
+    }
+    if (earliest.has_value()) RETURN_IF_ERROR(Notify(conn, *earliest));
+    return out;
+  });
+}
+
+StatusOr<Task> PostgresStore::TaskGet(const std::string& id) {
+  return Run([&](Connection& conn) -> StatusOr<Task> {
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kSelectLiveTaskSql, Params().Add(id), "get task"));
+    if (r.rows() == 0) return core::NotFoundError("task " + id + " not found");
+    return ReadTask(r, 0);
+  });
+}
+
+StatusOr<core::TaskPage> PostgresStore::TaskList(const core::TaskListParams& params) {
+  if (params.limit < 1 || params.limit > 1000) {
+    return core::InvalidArgumentError("limit must be 1 to 1000");
+  }
+  // The SQL depends only on which filters are present, so the number of
+  // distinct (prepared) statements stays small.
+  std::string sql = "SELECT " SKED_PG_TASK_COLUMNS " FROM tasks WHERE deleted_at IS NULL";
+  Params p;
+  int n = 0;
+  auto next = [&n] { return "$" + std::to_string(++n); };
+  if (!params.states.empty()) {
+    sql += " AND state = ANY(" + next() + "::text[])";
+    p.Add(TextArrayLiteral(StateNames(params.states)));
+  }
+  if (!params.types.empty()) {
+    sql += " AND type = ANY(" + next() + "::text[])";
+    p.Add(TextArrayLiteral(params.types));
+  }
+  if (params.since.has_value()) {
+    sql += " AND run_at >= " + next() + "::timestamptz";
+    p.Add(*params.since);
+  }
+  if (params.until.has_value()) {
+    sql += " AND run_at < " + next() + "::timestamptz";
+    p.Add(*params.until);
+  }
+  if (params.queue.has_value()) {
+    sql += " AND queue = " + next();
+    p.Add(*params.queue);
+  }
+  if (params.schedule_id.has_value()) {
+    sql += " AND schedule_id = " + next();
+    p.Add(*params.schedule_id);
+  }
+  if (!params.labels.empty()) {
+    // No wanted (key, value) pair differs from the task's label; pairs, not
+    // an object, so a key asked for twice with two values matches nothing.
+    std::vector<std::string> keys;
+    std::vector<std::string> values;
+    for (const auto& [k, v] : params.labels) {
+      keys.push_back(k);
+      values.push_back(v);
+    }
+    const std::string pk = next();
+    const std::string pv = next();
+    sql += " AND NOT EXISTS (SELECT 1 FROM unnest(" + pk + "::text[], " + pv +
+           "::text[]) AS want(k, v) WHERE (tasks.labels ->> want.k) IS "
+           "DISTINCT FROM want.v)";
+    p.Add(TextArrayLiteral(keys)).Add(TextArrayLiteral(values));
+  }
+  if (params.after.has_value()) {
+    const std::string pr = next();
+    const std::string pi = next();
+    sql += std::string(" AND (run_at, id) ") + (params.ascending ? ">" : "<") + " (" + pr +
+           "::timestamptz, " + pi + "::text)";
+    p.Add(params.after->run_at).Add(params.after->id);
+  }
+  sql += params.ascending ? " ORDER BY run_at ASC, id ASC" : " ORDER BY run_at DESC, id DESC";
+  sql += " LIMIT " + next() + "::int";
+  p.Add(params.limit + 1);  // one extra row tells whether more follow
+
+  return Run([&](Connection& conn) -> StatusOr<core::TaskPage> {
+    ASSIGN_OR_RETURN(Result r, conn.Exec(sql, p, "list tasks"));
+    core::TaskPage page;
+    ASSIGN_OR_RETURN(page.tasks, ReadTasks(r));
+    if (page.tasks.size() > static_cast<size_t>(params.limit)) {
+      page.tasks.pop_back();
+      page.next =
+          core::TaskListCursor{.run_at = page.tasks.back().run_at, .id = page.tasks.back().id};
+    }
+    return page;
+  });
+}
+
+StatusOr<std::vector<Task>> PostgresStore::TaskClaim(const core::TaskClaimParams& params) {
+  if (params.limit <= 0 || params.runners.empty()) return std::vector<Task>();
+  Params p;
+  p.Add(params.now)
+      .Add(TextArrayLiteral(params.runners))
+      .Add(params.limit)
+      .Add(TextArrayLiteral(params.provisioning_runners))
+      .Add(params.node)
+      .Add(params.now + params.lease);
+  return Run([&](Connection& conn) -> StatusOr<std::vector<Task>> {
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kClaimSql, p, "claim tasks"));
+    return ReadTasks(r);
+  });
+}
+
+StatusOr<std::optional<Time>> PostgresStore::TaskNextRunAt(
+    const std::vector<std::string>& runners) {
+  if (runners.empty()) return std::optional<Time>();
+  return Run([&](Connection& conn) -> StatusOr<std::optional<Time>> {
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kNextRunAtSql, Params().Add(TextArrayLiteral(runners)),
+                                         "find next run_at"));
+    if (r.rows() == 0) return std::optional<Time>();
+    return OptTime(r, 0, 0);
+  });
+}
+
+StatusOr<std::vector<core::TaskLeaseRef>> PostgresStore::TaskLeaseRenew(
+    const core::TaskLeaseRenewParams& params) {
+  if (params.tasks.empty()) return std::vector<core::TaskLeaseRef>();
+  std::vector<std::string> ids;
+  std::vector<int> attempts;
+  for (const core::TaskLeaseRef& ref : params.tasks) {
+    ids.push_back(ref.id);
+    attempts.push_back(ref.attempt);
+  }
+  Params p;
+  p.Add(params.now + params.lease)
+      .Add(TextArrayLiteral(ids))
+      .Add(IntArrayLiteral(attempts))
+      .Add(params.node);
+  return Run([&](Connection& conn) -> StatusOr<std::vector<core::TaskLeaseRef>> {
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kLeaseRenewSql, p, "renew leases"));
+    std::set<std::pair<std::string, int64_t>> held;
+    for (int i = 0; i < r.rows(); ++i) {
+      held.emplace(std::string(r.Text(i, 0)), r.Int(i, 1));
+    }
+    std::vector<core::TaskLeaseRef> lost;
+    for (const core::TaskLeaseRef& ref : params.tasks) {
+      if (!held.contains({ref.id, ref.attempt})) lost.push_back(ref);
+    }
+    return lost;
+  });
+}
+
+Status PostgresStore::TaskSetHandle(const core::TaskSetHandleParams& params) {
+  return Transact([&](Connection& conn) -> Status {
+    ASSIGN_OR_RETURN(Task before, LockLiveTask(conn, params.id));
+    RETURN_IF_ERROR(CheckCurrentAttempt(before, params.attempt));
+    Task after = before;
+    after.handle = params.handle;
+    if (params.instance_id.has_value()) after.instance_id = params.instance_id;
+    std::optional<EventSpec> event;
+    if (!params.message.empty()) {
+      event = EventSpec{.at = params.now, .node = after.lease_owner, .message = params.message};
+    }
+    return CasUpdateTask(conn, before, after, event);
+  });
+}
+
+Status PostgresStore::TaskMarkRunning(const core::TaskMarkRunningParams& params) {
+  return Transact([&](Connection& conn) -> Status {
+    ASSIGN_OR_RETURN(Task before, LockLiveTask(conn, params.id));
+    if (before.state != TaskState::kProvisioning || before.attempt != params.attempt) {
+      return core::AbortedError("task " + params.id + " is not provisioning in attempt " +
+                                std::to_string(params.attempt));
+    }
+    Task after = before;
+    after.state = TaskState::kRunning;
+    return CasUpdateTask(conn, before, after,
+                         EventSpec{.at = params.now,
+                                   .node = after.lease_owner,
+                                   .message = MessageOr(params.message, "running")});
+  });
+}
+
+Status PostgresStore::TaskFinish(const core::TaskFinishParams& params) {
+  if (params.state != TaskState::kSucceeded && params.state != TaskState::kFailed) {
+    return core::InvalidArgumentError("finish state must be succeeded or failed");
+  }
+  return Transact([&](Connection& conn) -> Status {
+    ASSIGN_OR_RETURN(Task before, LockLiveTask(conn, params.id));
+    RETURN_IF_ERROR(CheckCurrentAttempt(before, params.attempt));
+    Task after = before;
+    after.state = params.state;
+    after.finished_at = params.now;
+    after.result = params.result;
+    after.error = params.error;
+    ClearLease(after);
+    std::string fallback(core::TaskStateName(params.state));
+    if (params.state == TaskState::kFailed && params.error.has_value()) {
+      fallback = "failed: " + *params.error;
+    }
+    return CasUpdateTask(
+        conn, before, after,
+        EventSpec{
+            .at = params.now, .node = params.node, .message = MessageOr(params.message, fallback)});
+  });
+}
+
+StatusOr<Task> PostgresStore::TaskRetry(const core::TaskRetryParams& params) {
+  return Transact([&](Connection& conn) -> StatusOr<Task> {
+    ASSIGN_OR_RETURN(Task before, LockLiveTask(conn, params.id));
+    RETURN_IF_ERROR(CheckCurrentAttempt(before, params.attempt));
+    Task after = before;
+    after.free_attempts = before.free_attempts + (params.free ? 1 : 0);
+    after.error = params.error;
+    ClearLease(after);
+    std::string fallback;
+    if (after.ChargedAttempts() >= after.max_attempts) {
+      after.state = TaskState::kFailed;
+      after.finished_at = params.now;
+      fallback = "failed: no attempts left";
+    } else {
+      after.state = TaskState::kScheduled;
+      after.run_at = params.run_at;
+      fallback = "retry scheduled at " + core::FormatRfc3339(params.run_at);
+    }
+    RETURN_IF_ERROR(CasUpdateTask(conn, before, after,
+                                  EventSpec{.at = params.now,
+                                            .node = params.node,
+                                            .message = MessageOr(params.message, fallback)}));
+    if (after.state == TaskState::kScheduled) {
+      RETURN_IF_ERROR(Notify(conn, after.run_at));
+    }
+    return after;
+  });
+}
+
+StatusOr<Task> PostgresStore::TaskCancel(const core::TaskCancelParams& params) {
+  return Transact([&](Connection& conn) -> StatusOr<Task> {
+    ASSIGN_OR_RETURN(Task before, LockLiveTask(conn, params.id));
+    if (before.state == TaskState::kCancelled) return before;
+    if (!core::IsValidTransition(before.state, TaskState::kCancelled)) {
+      return core::FailedPreconditionError("task " + params.id + " already " +
+                                           std::string(TaskStateName(before.state)));
+    }
+    Task after = before;
+    after.state = TaskState::kCancelled;
+    after.finished_at = params.now;
+    ClearLease(after);
+    RETURN_IF_ERROR(CasUpdateTask(conn, before, after,
+                                  EventSpec{.at = params.now,
+                                            .node = std::nullopt,
+                                            .message = MessageOr(params.message, "cancelled")}));
+    // The caller stops a running attempt with the lease owner and handle.
+    Task out = std::move(before);
+    out.state = TaskState::kCancelled;
+    out.finished_at = params.now;
+    return out;
+  });
+}
+
+StatusOr<Task> PostgresStore::TaskDelete(const core::TaskCancelParams& params) {
+  return Transact([&](Connection& conn) -> StatusOr<Task> {
+    ASSIGN_OR_RETURN(Task before, LockLiveTask(conn, params.id));
+    ASSIGN_OR_RETURN(Result r,
+                     conn.Exec(kDeleteSql, Params().Add(params.now).Add(params.id), "delete task"));
+    if (r.affected() != 1) {
+      return core::AbortedError("task " + params.id + " changed concurrently");
+    }
+    // Kept for audit; TaskEventList no longer shows it.
+    RETURN_IF_ERROR(AppendEvent(conn, before,
+                                EventSpec{.at = params.now,
+                                          .node = std::nullopt,
+                                          .message = MessageOr(params.message, "deleted")}));
+    return before;
+  });
+}
+
+StatusOr<std::vector<Task>> PostgresStore::TaskRescue(const core::TaskRescueParams& params) {
+  if (params.limit <= 0) return std::vector<Task>();
+  return Transact([&](Connection& conn) -> StatusOr<std::vector<Task>> {
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kRescueSql, Params().Add(params.now).Add(params.limit),
+                                         "rescue expired leases"));
+    ASSIGN_OR_RETURN(std::vector<Task> rescued, ReadTasks(r));
+    std::optional<Time> earliest;
+    for (const Task& t : rescued) {
+      if (t.state == TaskState::kScheduled && (!earliest || t.run_at < *earliest)) {
+        earliest = t.run_at;
+      }
+    }
+    if (earliest.has_value()) RETURN_IF_ERROR(Notify(conn, *earliest));
+    return rescued;
+  });
+}
+
+StatusOr<std::vector<TaskEvent>> PostgresStore::TaskEventList(const std::string& id) {
+  return Run([&](Connection& conn) -> StatusOr<std::vector<TaskEvent>> {
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kEventListSql, Params().Add(id), "list task events"));
+    if (r.rows() == 0) return core::NotFoundError("task " + id + " not found");
+    std::vector<TaskEvent> events;
+    for (int i = 0; i < r.rows(); ++i) {
+      if (r.IsNull(i, 0)) continue;
+      TaskEvent e;
+      e.at = core::TimeFromMicros(r.Int(i, 1));
+      ASSIGN_OR_RETURN(e.state, StateFromText(r.Text(i, 2)));
+      e.attempt = static_cast<int>(r.Int(i, 3));
+      e.node = r.OptText(i, 4);
+      e.instance_id = r.OptText(i, 5);
+      e.message = r.Text(i, 6);
+      events.push_back(std::move(e));
+    }
+    return events;
+  });
+}
+
+StatusOr<std::map<TaskState, int64_t>> PostgresStore::TaskCountByState() {
+  return Run([&](Connection& conn) -> StatusOr<std::map<TaskState, int64_t>> {
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kCountByStateSql, Params(), "count tasks"));
+    // Every state is present, with 0 when no task is in it.
+    std::map<TaskState, int64_t> counts;
+    for (TaskState s : {TaskState::kScheduled, TaskState::kProvisioning, TaskState::kRunning,
+                        TaskState::kSucceeded, TaskState::kFailed, TaskState::kCancelled}) {
+      counts[s] = 0;
+    }
+    for (int i = 0; i < r.rows(); ++i) {
+      ASSIGN_OR_RETURN(TaskState s, StateFromText(r.Text(i, 0)));
+      counts[s] = r.Int(i, 1);
+    }
+    return counts;
+  });
+}
+
+// --- Nodes and leadership ----------------------------------------------------
+
+Status PostgresStore::NodeHeartbeat(const NodeInfo& node) {
+  if (node.id.empty()) return core::InvalidArgumentError("node id is empty");
+  return Run([&](Connection& conn) -> Status {
+    return conn
+        .Exec(kNodeHeartbeatSql,
+              Params().Add(node.id).Add(node.version).Add(node.started_at).Add(node.last_heartbeat),
+              "record node heartbeat")
+        .status();
+  });
+}
+
+StatusOr<std::vector<NodeInfo>> PostgresStore::NodeList() {
+  return Run([&](Connection& conn) -> StatusOr<std::vector<NodeInfo>> {
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kNodeListSql, Params(), "list nodes"));
+    std::vector<NodeInfo> nodes;
+    for (int i = 0; i < r.rows(); ++i) {
+      nodes.push_back(NodeInfo{.id = std::string(r.Text(i, 0)),
+                               .version = std::string(r.Text(i, 1)),
+                               .started_at = core::TimeFromMicros(r.Int(i, 2)),
+                               .last_heartbeat = core::TimeFromMicros(r.Int(i, 3))});
+    }
+    return nodes;
+  });
+}
+
+StatusOr<bool> PostgresStore::LeaderElect(const std::string& node, Time now, Duration ttl) {
+  if (node.empty()) return core::InvalidArgumentError("node id is empty");
+  if (ttl <= Duration::zero()) return core::InvalidArgumentError("leader ttl must be positive");
+  return Run([&](Connection& conn) -> StatusOr<bool> {
+    ASSIGN_OR_RETURN(
+        Result r,
+        conn.Exec(kLeaderElectSql, Params().Add(node).Add(now).Add(now + ttl), "elect leader"));
+    return r.rows() == 1;
+  });
+}
+
+Status PostgresStore::LeaderResign(const std::string& node) {
+  return Run([&](Connection& conn) -> Status {
+    return conn.Exec(kLeaderResignSql, Params().Add(node), "resign leader").status();
+  });
+}
+
+// --- Wake-ups across nodes ---------------------------------------------------
+
+void PostgresStore::TaskSubscribeDue(std::function<void(Time)> fn) {
+  const bool active = static_cast<bool>(fn);
+  {
+    MutexLock lock(&subscriber_mu_);
+    subscriber_ = std::move(fn);
+  }
+  std::unique_ptr<Listener> stopped;
+  {
+    MutexLock lock(&listener_mu_);
+    if (active && listener_ == nullptr) {
+      listener_ = std::make_unique<Listener>(
+          config_, kDueChannel, [this](std::optional<std::string> payload) { OnDue(payload); });
+    } else if (!active) {
+      stopped = std::move(listener_);
+    }
+  }
+  stopped.reset();  // joins the thread, which may be waiting for OnDue's lock
+}
+
+void PostgresStore::OnDue(const std::optional<std::string>& payload) {
+  Time at{};
+  if (payload.has_value()) {
+    int64_t us = 0;
+    const char* end = payload->data() + payload->size();
+    auto [ptr, ec] = std::from_chars(payload->data(), end, us);
+    if (ec == std::errc() && ptr == end) at = core::TimeFromMicros(us);
+  }
+  MutexLock lock(&subscriber_mu_);
+  if (subscriber_) subscriber_(at);
+}
+
+// --- Health ------------------------------------------------------------------
+
+Status PostgresStore::Ping() {
+  return Run(
+      [&](Connection& conn) -> Status { return conn.Exec("SELECT 1", Params(), "ping").status(); });
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<core::Store>> OpenPostgresStore(const PostgresOptions& options) {
+  if (options.dsn.empty()) return core::InvalidArgumentError("postgres: dsn is empty");
+  if (!ValidSchemaName(options.schema)) {
+    return core::InvalidArgumentError(
+        "postgres: schema must be 1 to 63 letters, digits or '_', not "
+        "starting with a digit");
+  }
+  if (options.pool_size < 1 || options.pool_size > kMaxPostgresPoolSize) {
+    return core::InvalidArgumentError("postgres: pool_size must be 1 to " +
+                                      std::to_string(kMaxPostgresPoolSize));
+  }
+  if (options.checkout_timeout.count() <= 0) {
+    return core::InvalidArgumentError("postgres: checkout_timeout must be positive");
+  }
+  if (options.connect_timeout.count() < 1) {
+    return core::InvalidArgumentError("postgres: connect_timeout must be at least 1 s");
+  }
+  if (options.statement_timeout.count() < 0) {
+    return core::InvalidArgumentError("postgres: statement_timeout must not be negative");
+  }
+  {
+    // Rejects a malformed dsn before connecting; libpq's message may quote
+    // the dsn, password included, so it is not passed on.
+    char* error = nullptr;
+    PQconninfoOption* parsed = PQconninfoParse(options.dsn.c_str(), &error);
+    if (error != nullptr) PQfreemem(error);
+    if (parsed == nullptr) {
+      return core::InvalidArgumentError("postgres: dsn is malformed");
+    }
+    PQconninfoFree(parsed);
+  }
+
+  const ConnectConfig config{.dsn = options.dsn,
+                             .schema = options.schema,
+                             .connect_timeout = options.connect_timeout,
+                             .statement_timeout = options.statement_timeout};
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connection::Open(config));
+  RETURN_IF_ERROR(
+      postgres_internal::Migrate(*conn, options.schema, postgres_internal::EmbeddedMigrations()));
+  auto store = std::make_unique<PostgresStore>(config, options);
+  store->AdoptConnection(std::move(conn));
+  return std::unique_ptr<core::Store>(std::move(store));
+}
+
+}  // namespace sked::store

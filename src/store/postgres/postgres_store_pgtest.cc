@@ -1,0 +1,568 @@
+// PostgreSQL-specific behaviour of the store, beyond the conformance suite:
+// migrations raced by several nodes, claims from separate stores (separate
+// pools, as separate nodes would have), LISTEN/NOTIFY wake-ups across stores,
+// and an outage of the database itself, which the store must ride out
+// without being reopened.
+//
+// Most tests use the database named by $SKED_TEST_PG_DSN (scripts/test.sh
+// sets it), each in a fresh schema dropped afterwards; without it they fail
+// with a message saying how to run them. The outage test starts and stops a
+// throwaway cluster of its own with scripts/pg-throwaway.sh.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <latch>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/status.h"
+#include "core/store.h"
+#include "store/postgres/internal/migrations.h"
+#include "store/postgres/postgres_store.h"
+#include "store/postgres/testing/pg_test_env.h"
+#include "testing/task_factory.h"
+#include "testing/wait.h"
+
+namespace sked::store {
+namespace {
+
+namespace pgtest = postgres_testing;
+using core::StatusCode;
+using core::Task;
+using core::TaskState;
+using core::Time;
+using std::chrono::seconds;
+using testing::kTestEpoch;
+using testing::TaskFactory;
+using testing::WaitFor;
+
+const Time kT0 = kTestEpoch;
+
+std::vector<std::string> AllRunners() {
+  return {std::string(core::kRunnerBuiltin), std::string(core::kRunnerDocker),
+          std::string(core::kRunnerEc2Spot)};
+}
+
+core::TaskClaimParams ClaimParams(std::string node, Time now, int limit) {
+  return core::TaskClaimParams{.node = std::move(node),
+                               .now = now,
+                               .lease = seconds(30),
+                               .limit = limit,
+                               .runners = AllRunners(),
+                               .provisioning_runners = {}};
+}
+
+// Records what a TaskSubscribeDue subscriber was called with.
+class DueRecorder {
+ public:
+  std::function<void(Time)> Fn() {
+    return [this](Time t) {
+      std::lock_guard lock(mu_);
+      calls_.push_back(t);
+    };
+  }
+  // Calls with Time{}: the listener (re)connected.
+  int Connects() const {
+    std::lock_guard lock(mu_);
+    int n = 0;
+    for (Time t : calls_) n += t == Time{} ? 1 : 0;
+    return n;
+  }
+  bool Saw(Time t) const {
+    std::lock_guard lock(mu_);
+    for (Time c : calls_) {
+      if (c == t) return true;
+    }
+    return false;
+  }
+  size_t size() const {
+    std::lock_guard lock(mu_);
+    return calls_.size();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<Time> calls_;
+};
+
+// Gives each test a fresh schema in $SKED_TEST_PG_DSN's database.
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::optional<std::string> dsn = pgtest::TestDsn();
+    ASSERT_TRUE(dsn.has_value()) << pgtest::MissingDsnMessage();
+    dsn_ = *dsn;
+    schema_ = pgtest::RandomSchemaName();
+  }
+
+  void TearDown() override {
+    if (!schema_.empty() && !dsn_.empty()) {
+      core::Status s = pgtest::DropSchema(dsn_, schema_);
+      EXPECT_TRUE(s.ok()) << s.ToString();
+    }
+  }
+
+  PostgresOptions Options(int pool_size = 4) const {
+    return {.dsn = dsn_, .schema = schema_, .pool_size = pool_size};
+  }
+
+  std::unique_ptr<core::Store> Open(int pool_size = 4) {
+    auto store = OpenPostgresStore(Options(pool_size));
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  std::string dsn_;
+  std::string schema_;
+  TaskFactory factory_;
+};
+
+// ===== Options ===============================================================
+
+TEST(PostgresOptionsTest, RejectsBadOptionsBeforeConnecting) {
+  // No server is needed: every one fails validation.
+  const std::string dsn = "postgresql://nobody@127.0.0.1:1/none";
+  auto code = [](const PostgresOptions& o) { return OpenPostgresStore(o).status().code(); };
+  EXPECT_EQ(code({.dsn = ""}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.dsn = "host='unterminated"}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.dsn = "bogus_option=1"}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.dsn = dsn, .schema = ""}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.dsn = dsn, .schema = "1abc"}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.dsn = dsn, .schema = "a-b"}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.dsn = dsn, .schema = std::string(64, 'a')}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.dsn = dsn, .pool_size = 0}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.dsn = dsn, .pool_size = kMaxPostgresPoolSize + 1}),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.dsn = dsn, .checkout_timeout = std::chrono::milliseconds(0)}),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.dsn = dsn, .connect_timeout = seconds(0)}), StatusCode::kInvalidArgument);
+}
+
+TEST(PostgresOptionsTest, UnreachableDatabaseIsUnavailable) {
+  // Port 1 on loopback refuses at once.
+  auto store = OpenPostgresStore({.dsn = "postgresql://sked@127.0.0.1:1/sked_test"});
+  EXPECT_EQ(store.status().code(), StatusCode::kUnavailable) << store.status().ToString();
+}
+
+// ===== Migrations ============================================================
+
+TEST_F(PostgresStoreTest, MigrationsFromFourStoresAtOnceApplyOnce) {
+  constexpr int kStores = 4;
+  std::latch start(kStores);
+  std::vector<core::Status> results(kStores);
+  std::vector<std::unique_ptr<core::Store>> stores(kStores);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kStores; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      auto s = OpenPostgresStore(Options(2));
+      results[i] = s.status();
+      if (s.ok()) stores[i] = std::move(s).value();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < kStores; ++i) {
+    EXPECT_TRUE(results[i].ok()) << "store " << i << ": " << results[i].ToString();
+  }
+
+  const size_t want = postgres_internal::EmbeddedMigrations().size();
+  ASSERT_GE(want, 1u);
+  auto count =
+      pgtest::QueryValue(dsn_, "SELECT count(*) || '/' || count(DISTINCT version) FROM \"" +
+                                   schema_ + "\".schema_migrations");
+  ASSERT_TRUE(count.ok()) << count.status().ToString();
+  EXPECT_EQ(count->value_or(""), std::to_string(want) + "/" + std::to_string(want));
+
+  // Every store works on the one schema.
+  for (int i = 0; i < kStores; ++i) {
+    ASSERT_NE(stores[i], nullptr);
+    auto r = stores[i]->TaskInsert(factory_.Make());
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+  }
+  auto counts = stores[0]->TaskCountByState();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[TaskState::kScheduled], kStores);
+
+  // Reopening a current schema changes nothing.
+  EXPECT_NE(Open(), nullptr);
+  count = pgtest::QueryValue(dsn_, "SELECT count(*) FROM \"" + schema_ + "\".schema_migrations");
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(count->value_or(""), std::to_string(want));
+}
+
+TEST_F(PostgresStoreTest, SchemaFromNewerSkedIsFailedPrecondition) {
+  ASSERT_NE(Open(), nullptr);
+  ASSERT_TRUE(pgtest::ExecSql(dsn_, "INSERT INTO \"" + schema_ +
+                                        "\".schema_migrations (version, name) "
+                                        "VALUES (9999, '9999_future')")
+                  .ok());
+  auto store = OpenPostgresStore(Options());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition) << store.status().ToString();
+}
+
+// ===== Values PostgreSQL refuses =============================================
+
+TEST_F(PostgresStoreTest, NulInTextIsInvalidArgument) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  Task t = factory_.Make([](Task& t) { t.labels = {{"k", std::string("a\0b", 3)}}; });
+  auto r = store->TaskInsert(t);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  t = factory_.Make([](Task& t) { t.queue = std::string("q\0", 2); });
+  r = store->TaskInsert(t);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  // The store is still usable afterwards.
+  EXPECT_TRUE(store->TaskInsert(factory_.Make()).ok());
+}
+
+// ===== Claims across stores ==================================================
+
+TEST_F(PostgresStoreTest, ClaimFromFourStoresClaimsEachTaskOnce) {
+  constexpr int kStores = 4;
+  constexpr int kThreadsPerStore = 4;
+  constexpr int kTasks = 2000;
+  std::vector<std::unique_ptr<core::Store>> stores;
+  for (int i = 0; i < kStores; ++i) {
+    stores.push_back(Open(kThreadsPerStore));
+    ASSERT_NE(stores.back(), nullptr);
+  }
+
+  std::vector<Task> batch;
+  for (int i = 0; i < kTasks; ++i) {
+    batch.push_back(factory_.Make([&](Task& t) {
+      // Ties and a spread of run_at values, all due at kT0.
+      t.run_at = kT0 - std::chrono::milliseconds(i % 37);
+      if (i % 5 == 0) t.runner = std::string(core::kRunnerDocker);
+    }));
+    if (batch.size() == 500) {
+      auto r = stores[(i / 500) % kStores]->TaskInsertMany(batch);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      batch.clear();
+    }
+  }
+
+  std::mutex mu;
+  std::vector<std::string> claimed;
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+  std::latch start(kStores * kThreadsPerStore);
+  const auto began = std::chrono::steady_clock::now();
+  for (int s = 0; s < kStores; ++s) {
+    for (int n = 0; n < kThreadsPerStore; ++n) {
+      threads.emplace_back([&, s, n] {
+        core::Store& store = *stores[s];
+        const std::string node = "node-" + std::to_string(s) + "-" + std::to_string(n);
+        start.arrive_and_wait();
+        for (int round = 0;; ++round) {
+          auto r = store.TaskClaim(ClaimParams(node, kT0, 1 + (n + round) % 10));
+          std::lock_guard lock(mu);
+          if (!r.ok()) {
+            errors.push_back(r.status().ToString());
+            return;
+          }
+          if (r->empty()) return;
+          for (const Task& t : *r) {
+            EXPECT_EQ(t.attempt, 1);
+            EXPECT_EQ(t.lease_owner, std::optional<std::string>(node));
+            claimed.push_back(t.id);
+          }
+        }
+      });
+    }
+  }
+  for (std::thread& t : threads) t.join();
+  const auto elapsed = std::chrono::steady_clock::now() - began;
+
+  EXPECT_THAT(errors, ::testing::IsEmpty());
+  ASSERT_EQ(claimed.size(), static_cast<size_t>(kTasks));
+  std::set<std::string> unique(claimed.begin(), claimed.end());
+  EXPECT_EQ(unique.size(), static_cast<size_t>(kTasks));
+  auto counts = stores[0]->TaskCountByState();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[TaskState::kRunning], kTasks);
+  EXPECT_EQ((*counts)[TaskState::kScheduled], 0);
+  // One "claimed" event per task: no claim was recorded twice.
+  auto events = pgtest::QueryValue(
+      dsn_, "SELECT count(*) FROM \"" + schema_ + "\".task_events WHERE message = 'claimed'");
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->value_or(""), std::to_string(kTasks));
+
+  const double ms = std::chrono::duration<double, std::milli>(elapsed).count();
+  const double per_s = kTasks / (ms / 1000.0);
+  RecordProperty("claim_ms", std::to_string(static_cast<int>(ms)));
+  RecordProperty("claims_per_second", std::to_string(static_cast<int>(per_s)));
+  std::printf(
+      "claimed %d tasks from %d stores x %d threads in %.0f ms: %.0f "
+      "tasks/s\n",
+      kTasks, kStores, kThreadsPerStore, ms, per_s);
+}
+
+// ===== LISTEN / NOTIFY =======================================================
+
+TEST_F(PostgresStoreTest, SubscriberWakesWhenAnotherStoreMakesTasksDue) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  DueRecorder rec;
+  b->TaskSubscribeDue(rec.Fn());
+  // The first call says the listener is up; notifications from then on
+  // arrive.
+  ASSERT_TRUE(WaitFor([&] { return rec.Connects() >= 1; })) << "the listener did not connect";
+
+  // An insert.
+  const Time r1 = kT0 + seconds(11);
+  ASSERT_TRUE(a->TaskInsert(factory_.Make([&](Task& t) { t.run_at = r1; })).ok());
+  EXPECT_TRUE(WaitFor([&] { return rec.Saw(r1); }, seconds(5))) << "no wake-up for an insert";
+
+  // A batch: the earliest run_at.
+  const Time r2 = kT0 - seconds(2);
+  const Time r3 = kT0 - seconds(1);
+  ASSERT_TRUE(a->TaskInsertMany({factory_.Make([&](Task& t) { t.run_at = r3; }),
+                                 factory_.Make([&](Task& t) { t.run_at = r2; })})
+                  .ok());
+  EXPECT_TRUE(WaitFor([&] { return rec.Saw(r2); }, seconds(5))) << "no wake-up for a batch";
+
+  // A retry back to scheduled.
+  auto claimed = a->TaskClaim(ClaimParams("node-a", kT0, 1));
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(claimed->size(), 1u);
+  const Time r4 = kT0 + seconds(44);
+  ASSERT_TRUE(a->TaskRetry({.id = (*claimed)[0].id, .attempt = 1, .run_at = r4, .now = kT0}).ok());
+  EXPECT_TRUE(WaitFor([&] { return rec.Saw(r4); }, seconds(5))) << "no wake-up for a retry";
+
+  // A rescue: the rescued task is due at its old run_at.
+  claimed = a->TaskClaim(ClaimParams("node-a", kT0, 1));
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(claimed->size(), 1u);
+  const Time rescued_run_at = (*claimed)[0].run_at;
+  auto rescued = a->TaskRescue({.now = kT0 + seconds(31)});
+  ASSERT_TRUE(rescued.ok());
+  ASSERT_EQ(rescued->size(), 1u);
+  EXPECT_TRUE(WaitFor([&] { return rec.Saw(rescued_run_at); }, seconds(5)))
+      << "no wake-up for a rescue";
+
+  // Unsubscribed: B's old subscriber is never called again, while another
+  // store's subscriber still hears the next insert.
+  b->TaskSubscribeDue({});
+  const size_t before = rec.size();
+  auto c = Open();
+  ASSERT_NE(c, nullptr);
+  DueRecorder rec_c;
+  c->TaskSubscribeDue(rec_c.Fn());
+  ASSERT_TRUE(WaitFor([&] { return rec_c.Connects() >= 1; }));
+  const Time r5 = kT0 + seconds(55);
+  ASSERT_TRUE(a->TaskInsert(factory_.Make([&](Task& t) { t.run_at = r5; })).ok());
+  EXPECT_TRUE(WaitFor([&] { return rec_c.Saw(r5); }, seconds(5)));
+  EXPECT_EQ(rec.size(), before);
+  c->TaskSubscribeDue({});
+}
+
+// ===== Outage ================================================================
+
+// Runs a shell command; its exit status.
+int Shell(const std::string& cmd) { return std::system(cmd.c_str()); }
+
+// Runs a shell command and returns its stdout (trailing newline removed).
+std::optional<std::string> ShellOutput(const std::string& cmd) {
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return std::nullopt;
+  std::string out;
+  char buf[256];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  if (::pclose(p) != 0) return std::nullopt;
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) {
+    out.pop_back();
+  }
+  return out;
+}
+
+// A throwaway cluster of the test's own, started with
+// scripts/pg-throwaway.sh, which it can stop and start again on the same
+// port and socket directory.
+class PostgresOutageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sked-pg-outage.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    std::optional<std::string> dsn =
+        ShellOutput("bash '" SKED_SOURCE_DIR "/scripts/pg-throwaway.sh' start '" + dir_ + "'");
+    ASSERT_TRUE(dsn.has_value() && !dsn->empty())
+        << "scripts/pg-throwaway.sh could not start a cluster in " << dir_
+        << " (is postgresql-15 installed? scripts/install-deps.sh --test)";
+    dsn_ = *dsn;
+    // postgresql://sked@127.0.0.1:PORT/sked_test
+    const size_t colon = dsn_.rfind(':');
+    const size_t slash = dsn_.find('/', colon);
+    ASSERT_NE(colon, std::string::npos);
+    port_ = dsn_.substr(colon + 1, slash - colon - 1);
+  }
+
+  void TearDown() override {
+    if (!dir_.empty()) {
+      Shell("bash '" SKED_SOURCE_DIR "/scripts/pg-throwaway.sh' stop '" + dir_ +
+            "' >/dev/null 2>&1");
+    }
+  }
+
+  // pg_ctl runs as the cluster's owner: sked-pg when the test runs as root
+  // (as the script arranges), else the current user.
+  std::string AsOwner(const std::string& cmd) const {
+    const std::string bin = "/usr/lib/postgresql/15/bin/";
+    return "cd / && " + std::string(::geteuid() == 0 ? "runuser -u sked-pg -- " : "") + bin + cmd;
+  }
+
+  bool StopCluster() {
+    return Shell(AsOwner("pg_ctl -D '" + dir_ + "/data' -m fast -w -t 60 stop") + " >/dev/null") ==
+           0;
+  }
+
+  // The same options scripts/pg-throwaway.sh starts it with, so the server
+  // comes back on the same port and socket directory.
+  bool StartCluster() {
+    const std::string opts = "-k '" + dir_ + "' -p " + port_ +
+                             " -c listen_addresses=127.0.0.1 -c fsync=off"
+                             " -c synchronous_commit=off"
+                             " -c full_page_writes=off -c max_connections=200";
+    return Shell(AsOwner("pg_ctl -D '" + dir_ + "/data' -l '" + dir_ +
+                         "/postgres.log' -w -t 60 -o \"" + opts + "\" start") +
+                 " >/dev/null") == 0;
+  }
+
+  std::string dir_;
+  std::string dsn_;
+  std::string port_;
+  TaskFactory factory_;
+};
+
+TEST_F(PostgresOutageTest, CallsAreUnavailableDuringAnOutageAndRecoverAfter) {
+  auto opened = OpenPostgresStore({.dsn = dsn_,
+                                   .schema = "sked_outage",
+                                   .pool_size = 3,
+                                   .checkout_timeout = seconds(5),
+                                   .connect_timeout = seconds(2)});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<core::Store> store = std::move(opened).value();
+  DueRecorder rec;
+  store->TaskSubscribeDue(rec.Fn());
+  ASSERT_TRUE(WaitFor([&] { return rec.Connects() >= 1; }));
+
+  Task before = factory_.Make();
+  ASSERT_TRUE(store->TaskInsert(before).ok());
+  // Open every pooled connection, so all of them go stale in the outage.
+  {
+    std::latch go(3);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 3; ++i) {
+      threads.emplace_back([&] {
+        go.arrive_and_wait();
+        for (int j = 0; j < 20; ++j) EXPECT_TRUE(store->Ping().ok());
+      });
+    }
+    for (std::thread& t : threads) t.join();
+  }
+
+  ASSERT_TRUE(StopCluster()) << "pg_ctl stop failed";
+
+  Task during = factory_.Make();
+  auto expect_unavailable = [](const core::Status& s, const char* call) {
+    EXPECT_EQ(s.code(), StatusCode::kUnavailable) << call << ": " << s.ToString();
+    // Never SQL in a message.
+    EXPECT_EQ(s.message().find("SELECT"), std::string::npos) << s.message();
+    EXPECT_EQ(s.message().find("INSERT"), std::string::npos) << s.message();
+  };
+  // Several rounds: the first finds stale connections, later ones fail to
+  // reconnect or are turned away by the reconnect backoff.
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    expect_unavailable(store->Ping(), "Ping");
+    expect_unavailable(store->TaskGet(before.id).status(), "TaskGet");
+    expect_unavailable(store->TaskInsert(during).status(), "TaskInsert");
+    expect_unavailable(store->TaskInsertMany({during}).status(), "TaskInsertMany");
+    expect_unavailable(store->TaskClaim(ClaimParams("node-a", kT0, 10)).status(), "TaskClaim");
+    expect_unavailable(store->TaskList({}).status(), "TaskList");
+    expect_unavailable(store->LeaderElect("node-a", kT0, seconds(10)).status(), "LeaderElect");
+    expect_unavailable(store->TaskRescue({.now = kT0 + seconds(100)}).status(), "TaskRescue");
+  }
+  // A node starting now cannot open its store either.
+  EXPECT_EQ(OpenPostgresStore({.dsn = dsn_, .schema = "sked_outage"}).status().code(),
+            StatusCode::kUnavailable);
+
+  ASSERT_TRUE(StartCluster()) << "pg_ctl start failed; see " << dir_ << "/postgres.log";
+
+  // The same store recovers by itself.
+  ASSERT_TRUE(WaitFor([&] { return store->Ping().ok(); }, seconds(30)))
+      << "the store did not reconnect";
+  // Every pooled connection was replaced: concurrent calls all succeed.
+  {
+    std::latch go(3);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 3; ++i) {
+      threads.emplace_back([&] {
+        go.arrive_and_wait();
+        for (int j = 0; j < 20; ++j) {
+          auto r = store->TaskGet(before.id);
+          EXPECT_TRUE(r.ok()) << r.status().ToString();
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+  }
+
+  // Nothing was lost and nothing runs twice: the task from before the outage
+  // and the one the caller retries now are each claimed exactly once.
+  EXPECT_EQ(store->TaskGet(during.id).status().code(), StatusCode::kNotFound);
+  auto inserted = store->TaskInsert(during);
+  ASSERT_TRUE(inserted.ok()) << inserted.status().ToString();
+  EXPECT_TRUE(inserted->inserted);
+  auto claimed = store->TaskClaim(ClaimParams("node-a", kT0, 10));
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  std::set<std::string> ids;
+  for (const Task& t : *claimed) {
+    ids.insert(t.id);
+    EXPECT_EQ(t.attempt, 1);
+  }
+  EXPECT_EQ(ids, (std::set<std::string>{before.id, during.id}));
+  claimed = store->TaskClaim(ClaimParams("node-b", kT0 + seconds(1), 10));
+  ASSERT_TRUE(claimed.ok());
+  EXPECT_THAT(*claimed, ::testing::IsEmpty());
+
+  // The listener reconnected too, and hears new work again.
+  EXPECT_TRUE(WaitFor([&] { return rec.Connects() >= 2; }, seconds(30)))
+      << "the listener did not reconnect";
+  const Time later = kT0 + seconds(77);
+  ASSERT_TRUE(store->TaskInsert(factory_.Make([&](Task& t) { t.run_at = later; })).ok());
+  EXPECT_TRUE(WaitFor([&] { return rec.Saw(later); }, seconds(5)));
+  store->TaskSubscribeDue({});
+}
+
+TEST_F(PostgresOutageTest, RestartBetweenCallsIsInvisible) {
+  auto opened = OpenPostgresStore({.dsn = dsn_, .schema = "sked_restart", .pool_size = 2});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<core::Store> store = std::move(opened).value();
+  Task t = factory_.Make();
+  ASSERT_TRUE(store->TaskInsert(t).ok());
+
+  // The server restarts while the store sits idle: its pooled connection
+  // is dead, and the next checkout must notice and replace it rather than
+  // fail the call.
+  ASSERT_TRUE(StopCluster());
+  ASSERT_TRUE(StartCluster());
+  auto got = store->TaskGet(t.id);
+  EXPECT_TRUE(got.ok()) << got.status().ToString();
+  auto claimed = store->TaskClaim(ClaimParams("node-a", kT0, 10));
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  EXPECT_EQ(claimed->size(), 1u);
+}
+
+}  // namespace
+}  // namespace sked::store
