@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -110,6 +111,39 @@ pid_t Spawn(const std::vector<std::string>& args, const std::vector<std::string>
   return pid;
 }
 
+// True when process `pid` holds a TCP socket listening on 127.0.0.1:`port` (or
+// on any address). Parallel tests can be handed the same free port; this makes
+// sure /healthz is answered by our child and not by another test's server.
+bool ProcessListensOn(pid_t pid, int port) {
+  std::set<std::string> inodes;
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    std::error_code ec2;
+    std::string target = std::filesystem::read_symlink(entry.path(), ec2).string();
+    if (!ec2 && target.starts_with("socket:[")) inodes.insert(target.substr(8, target.size() - 9));
+  }
+  if (inodes.empty()) return false;
+  char want_port[8];
+  std::snprintf(want_port, sizeof want_port, ":%04X", port);
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream tcp(table);
+    std::string line;
+    std::getline(tcp, line);  // header
+    while (std::getline(tcp, line)) {
+      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+      std::istringstream in(line);
+      std::string sl, local, remote, st, queues, timer, retr, uid, timeout, inode;
+      if (!(in >> sl >> local >> remote >> st >> queues >> timer >> retr >> uid >> timeout >>
+            inode)) {
+        continue;
+      }
+      if (st == "0A" && local.ends_with(want_port) && inodes.contains(inode)) return true;
+    }
+  }
+  return false;
+}
+
 std::string FormatScale(double d) {
   std::ostringstream os;
   os << d;
@@ -195,7 +229,7 @@ std::vector<std::string> ServerProcess::Env() const {
   return ChildEnv(extra);
 }
 
-void ServerProcess::Start(milliseconds timeout) {
+void ServerProcess::Start(milliseconds timeout, milliseconds poll_every) {
   if (pid_ > 0) throw std::runtime_error("ServerProcess::Start: already running");
   constexpr int kPortTries = 3;
   for (int tries = 0;; ++tries) {
@@ -213,10 +247,15 @@ void ServerProcess::Start(milliseconds timeout) {
         throw std::runtime_error("sked exited during startup (" + st->ToString() +
                                  "); log tail:\n" + LogTail());
       }
+      if (!ProcessListensOn(pid_, port_)) {
+        last = "not listening on port " + std::to_string(port_) + " yet";
+        std::this_thread::sleep_for(std::min(poll_every, milliseconds(20)));
+        continue;
+      }
       HttpResponse r = http.Request("GET", "/healthz", std::nullopt, {}, milliseconds(1000));
       if (r.status == 200) return;
       last = Describe(r);
-      std::this_thread::sleep_for(milliseconds(20));
+      std::this_thread::sleep_for(poll_every);
     }
     if (pid_ > 0) {
       Kill();

@@ -61,8 +61,10 @@ class ServerProcess {
   // Picks a free port, spawns `sked serve`, and waits until GET /healthz is 200.
   // Also used to restart after Stop()/Kill(): same database file, new port, new
   // log file. Throws std::runtime_error (with the log tail) if the server exits
-  // or is not healthy within `timeout`.
-  void Start(milliseconds timeout = std::chrono::seconds(20));
+  // or is not healthy within `timeout`. Polls every `poll_every` once the port
+  // is open (0: as fast as possible, as an impatient load balancer would).
+  void Start(milliseconds timeout = std::chrono::seconds(20),
+             milliseconds poll_every = milliseconds(20));
 
   // Sends `sig` (SIGTERM or SIGINT: a graceful stop), then waits up to `timeout`
   // for the exit. If it has not exited by then, SIGKILLs it and returns that

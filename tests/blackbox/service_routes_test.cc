@@ -31,6 +31,17 @@ TEST_F(ServiceRoutesTest, HealthzAndReadyzAre200) {
   EXPECT_EQ(api().Get("/readyz").status, 200);
 }
 
+// A probe may arrive the moment the port opens, before the server is fully
+// wired: it may be refused or answered 503, but it must never crash the server.
+TEST_F(ServiceRoutesTest, HealthzPolledFromTheFirstMomentNeverCrashesTheServer) {
+  ServerProcess& s = StartServer();
+  for (int i = 0; i < 20; ++i) {
+    SCOPED_TRACE("start " + std::to_string(i));
+    ASSERT_EQ(s.Stop().ToString(), "exit code 0");
+    s.Start(seconds(20), milliseconds(0));
+  }
+}
+
 TEST_F(ServiceRoutesTest, MetricsArePrometheusTextWithSkedMetrics) {
   StartServer();
   CreateTask(TaskBody("noop"));  // so there is something to count
