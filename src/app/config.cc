@@ -12,6 +12,14 @@ void AddServeFlags(CLI::App& cmd, ServeConfig& c) {
                  "Store URL: sqlite:PATH (embedded, one node) or postgres://... (many nodes)")
       ->envname("SKED_DB")
       ->capture_default_str();
+  cmd.add_option("--db-schema", c.db_schema,
+                 "PostgreSQL schema holding sked's tables (created and migrated at start)")
+      ->envname("SKED_DB_SCHEMA")
+      ->capture_default_str();
+  cmd.add_option("--db-pool-size", c.db_pool_size,
+                 "PostgreSQL connections this node keeps (0: HTTP handler threads + 4)")
+      ->envname("SKED_DB_POOL_SIZE")
+      ->capture_default_str();
   cmd.add_option("--node-id", c.node_id, "This node's name in leases and events (default: hostname-pid)")
       ->envname("SKED_NODE_ID");
   cmd.add_option("--time-scale", c.time_scale,
@@ -88,6 +96,8 @@ core::Status ValidateServeConfig(ServeConfig& c) {
       return core::InvalidArgumentError("--api-token: tokens must be non-empty, without spaces");
   if (!c.callback_secret.empty() && c.callback_secret.size() < 16)
     return core::InvalidArgumentError("--callback-secret: use at least 16 characters");
+  if (c.db_pool_size < 0 || c.db_pool_size > 256)
+    return core::InvalidArgumentError("--db-pool-size: must be in 0..256");
   auto db = ParseDbUrl(c.db);
   if (!db.ok()) return db.status();
   return core::OkStatus();

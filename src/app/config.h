@@ -24,6 +24,8 @@ struct ServeConfig {
   std::string listen_host;                // derived from listen
   uint16_t listen_port = 0;               // derived from listen
   std::string db = "sqlite:./data/sked.db";  // --db, SKED_DB
+  std::string db_schema = "public";          // --db-schema: PostgreSQL schema of sked's tables
+  int db_pool_size = 0;                   // --db-pool-size: PostgreSQL connections; 0 = auto
   std::string node_id;                    // --node-id, SKED_NODE_ID; default hostname-pid
   double time_scale = 1.0;                // --time-scale, SKED_TIME_SCALE
   std::string bar_url = "https://www.whattimeisitrightnow.com/";  // --bar-url

@@ -235,6 +235,13 @@ class Store {
   // Backends that serve a single process may never call it (the default).
   virtual void TaskSubscribeDue(std::function<void(Time)> fn) {}
 
+  // --- Installation-wide settings -------------------------------------------
+
+  // Stores `value` under `key` unless the key already has a value, and returns
+  // the stored value: the first writer wins, so every node of one database
+  // agrees (used for the callback secret). kInvalidArgument for an empty key.
+  virtual StatusOr<std::string> SettingInit(const std::string& key, const std::string& value) = 0;
+
   // --- Health --------------------------------------------------------------
 
   // OK when the database answers.

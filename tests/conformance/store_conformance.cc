@@ -1719,6 +1719,36 @@ TEST_P(StoreConformanceTest, NodeHeartbeatCreatesAndRefreshes) {
   EXPECT_EQ(Us(nodes[1].last_heartbeat), Us(kT0 + seconds(1)));
 }
 
+// ===== Settings ==============================================================
+
+TEST_P(StoreConformanceTest, SettingInitFirstWriterWins) {
+  SKED_ASSERT_OK_AND_ASSIGN(std::string v, store().SettingInit("callback_secret", "first"));
+  EXPECT_EQ(v, "first");
+  SKED_ASSERT_OK_AND_ASSIGN(v, store().SettingInit("callback_secret", "second"));
+  EXPECT_EQ(v, "first");
+  SKED_ASSERT_OK_AND_ASSIGN(v, store().SettingInit("other", "x"));
+  EXPECT_EQ(v, "x");
+}
+
+TEST_P(StoreConformanceTest, SettingInitEmptyKeyIsInvalid) {
+  EXPECT_THAT(store().SettingInit("", "v"), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST_P(StoreConformanceTest, SettingInitConcurrentWritersAgree) {
+  constexpr int kThreads = 8;
+  std::vector<std::string> seen(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      auto v = store().SettingInit("shared", "value-" + std::to_string(i));
+      seen[i] = v.ok() ? *v : "error: " + v.status().ToString();
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_THAT(seen[0], ::testing::StartsWith("value-"));
+  for (const auto& v : seen) EXPECT_EQ(v, seen[0]);
+}
+
 // ===== Leader ================================================================
 
 TEST_P(StoreConformanceTest, LeaderElectFirstNodeWins) {

@@ -293,6 +293,12 @@ constexpr char kLeaderElectSql[] =
     " WHERE l.node = excluded.node OR l.expires_at < excluded.elected_at"
     " RETURNING node";
 
+// Inserts unless present, then reads: one statement, and the first writer
+// wins even when several nodes start at once.
+constexpr char kSettingInitSql[] =
+    "WITH ins AS (INSERT INTO settings (key, value) VALUES ($1, $2) "
+    "ON CONFLICT (key) DO NOTHING RETURNING value) "
+    "SELECT value FROM ins UNION ALL SELECT value FROM settings WHERE key = $1";
 constexpr char kLeaderResignSql[] = "DELETE FROM leader WHERE name = 'default' AND node = $1";
 
 // --- Task helpers; each runs on the caller's connection ----------------------
@@ -523,6 +529,7 @@ class PostgresStore final : public core::Store {
   void TaskSubscribeDue(std::function<void(Time)> fn) override
       SKED_PG_LOCKS_EXCLUDED(subscriber_mu_, listener_mu_);
 
+  StatusOr<std::string> SettingInit(const std::string& key, const std::string& value) override;
   Status Ping() override;
 
  private:
@@ -962,6 +969,17 @@ StatusOr<std::vector<NodeInfo>> PostgresStore::NodeList() {
                                .last_heartbeat = core::TimeFromMicros(r.Int(i, 3))});
     }
     return nodes;
+  });
+}
+
+StatusOr<std::string> PostgresStore::SettingInit(const std::string& key,
+                                                 const std::string& value) {
+  if (key.empty()) return core::InvalidArgumentError("setting key is empty");
+  return Run([&](Connection& conn) -> StatusOr<std::string> {
+    ASSIGN_OR_RETURN(Result r,
+                     conn.Exec(kSettingInitSql, Params().Add(key).Add(value), "init setting"));
+    if (r.rows() < 1) return core::InternalError("setting " + key + " neither inserted nor found");
+    return std::string(r.Text(0, 0));
   });
 }
 

@@ -355,6 +355,7 @@ class SqliteStore final : public core::Store {
   StatusOr<bool> LeaderElect(const std::string& node, Time now,
                              Duration ttl) override;
   Status LeaderResign(const std::string& node) override;
+  StatusOr<std::string> SettingInit(const std::string& key, const std::string& value) override;
   Status Ping() override;
 
  private:
@@ -932,6 +933,25 @@ StatusOr<std::vector<NodeInfo>> SqliteStore::NodeList() {
                    .started_at = core::TimeFromMicros(st.Int(2)),
                    .last_heartbeat = core::TimeFromMicros(st.Int(3))});
     }
+  });
+}
+
+StatusOr<std::string> SqliteStore::SettingInit(const std::string& key,
+                                               const std::string& value) {
+  if (key.empty()) return core::InvalidArgumentError("setting key is empty");
+  return Write([&](Connection& conn) -> StatusOr<std::string> {
+    ASSIGN_OR_RETURN(Statement ins,
+                     conn.Prepare("INSERT INTO settings (key, value) VALUES (?, ?) "
+                                  "ON CONFLICT (key) DO NOTHING",
+                                  "init setting"));
+    ins.Bind(key).Bind(value);
+    RETURN_IF_ERROR(ins.Run());
+    ASSIGN_OR_RETURN(Statement sel,
+                     conn.Prepare("SELECT value FROM settings WHERE key = ?", "read setting"));
+    sel.Bind(key);
+    ASSIGN_OR_RETURN(bool row, sel.Step());
+    if (!row) return core::InternalError("setting " + key + " neither inserted nor found");
+    return sel.Text(0);
   });
 }
 
