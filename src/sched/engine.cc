@@ -57,6 +57,7 @@ void Engine::NoteError(const core::Status& s, const char* where) {
   Log(core::LogLevel::kWarn, text);
   std::lock_guard lk(mu_);
   stats_.last_error = std::move(text);
+  if (s.code() == core::StatusCode::kUnavailable) last_unavailable_ = clock_.Now();
 }
 
 double Engine::UnitRandom() {
@@ -353,11 +354,21 @@ void Engine::MaintenanceLoop() {
         std::lock_guard g(mu_);
         stats_.leader = is_leader;
       }
-      if (is_leader) Rescue();
+      // After the store was unreachable, every node's leases may have run
+      // out while its tasks kept running. Give the nodes one whole lease to
+      // renew them (and to record finished outcomes) before taking any back.
+      bool outage_settled;
+      {
+        std::lock_guard g(mu_);
+        outage_settled = now - last_unavailable_ >= options_.lease;
+      }
+      if (is_leader && outage_settled) Rescue();
       next_rescue = now + options_.rescue_interval;
     }
     lk.lock();
-    clock_.WaitUntil(lk, maintenance_cv_, clock_.Now() + tick, [&] { return stop_threads_; });
+    // From the iteration's start: a clock that jumped meanwhile (a suspended
+    // VM, a test's fake clock) must not stretch the wait.
+    clock_.WaitUntil(lk, maintenance_cv_, now + tick, [&] { return stop_threads_; });
   }
 }
 

@@ -3,7 +3,10 @@
 // The node's scheduling engine: claims due tasks from the Store, runs them on the
 // registered executors, renews their leases, records each outcome once (fenced by
 // attempt), retries failures with backoff, enforces timeouts, and — while it holds
-// the leader lease — rescues tasks whose node died.
+// the leader lease — rescues tasks whose node died. After the store has been
+// unreachable, the leader waits one lease before rescuing, so that leases which
+// ran out during a database outage are renewed by their living nodes instead of
+// being taken back (which would run those tasks twice).
 //
 // On time: the dispatcher sleeps until the earliest run_at the store knows (or an
 // idle poll interval, for tasks other nodes create) and is woken at once by
@@ -162,6 +165,9 @@ class Engine {
   std::map<std::string, Attempt> running_;  // by task id
   std::deque<Completion> completions_;
   EngineStats stats_;
+  // When a store call last failed as unavailable; the leader rescues nothing
+  // until one lease has passed since (see MaintenanceLoop).
+  core::Time last_unavailable_{};
   std::mt19937_64 rng_;
 
   std::thread dispatcher_;

@@ -8,6 +8,7 @@
 #include "store/sqlite/sqlite_store.h"
 #include "testing/fake_clock.h"
 #include "testing/fake_executor.h"
+#include "testing/flaky_store.h"
 #include "testing/task_factory.h"
 #include "testing/wait.h"
 
@@ -24,6 +25,7 @@ using testing::WaitFor;
 struct Bundle {
   testing::FakeClock clock{testing::kTestEpoch};
   std::unique_ptr<core::Store> store;
+  testing::FlakyStore* flaky = nullptr;  // set when made with flaky = true
   testing::FakeExecutor executor{"builtin", /*durable=*/false};
   ExecutorRegistry registry;
   std::unique_ptr<Engine> engine;
@@ -39,11 +41,17 @@ struct Bundle {
   }
 };
 
-std::unique_ptr<Bundle> MakeBundle(const std::function<void(EngineOptions&)>& edit = {}) {
+std::unique_ptr<Bundle> MakeBundle(const std::function<void(EngineOptions&)>& edit = {},
+                                   bool flaky = false) {
   auto b = std::make_unique<Bundle>();
   auto s = store::OpenSqliteStore({.path = ":memory:"});
   EXPECT_TRUE(s.ok()) << s.status().ToString();
   b->store = std::move(*s);
+  if (flaky) {
+    auto f = std::make_unique<testing::FlakyStore>(std::move(b->store));
+    b->flaky = f.get();
+    b->store = std::move(f);
+  }
   b->registry.Add(&b->executor);
   EngineOptions o;
   o.node_id = "node-a";
@@ -190,6 +198,81 @@ TEST(EngineTest, RescuesTasksOfADeadNode) {
   EXPECT_EQ(b->Get(t.id).attempt, 2);
   EXPECT_EQ(b->Get(t.id).lease_owner.value_or(""), "node-a");
   EXPECT_GE(b->engine->Stats().rescued, 1);
+}
+
+// A database outage longer than the lease: the task keeps running here, so
+// when the store is back the leader must let this node renew the lease
+// rather than rescue the task and run it a second time.
+TEST(EngineTest, AfterAnOutageLeasesAreRenewedNotRescued) {
+  auto b = MakeBundle(
+      [](EngineOptions& o) {
+        o.lease = seconds(10);
+        o.rescue_interval = seconds(1);
+      },
+      /*flaky=*/true);
+  std::string id = b->Create();
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(id); }));
+  ASSERT_TRUE(WaitFor([&] { return b->engine->Stats().leader; }));
+  const core::Time t0 = b->clock.Now();
+
+  b->flaky->SetDown(true);
+  b->clock.Advance(seconds(15));  // the lease (t0 + 10 s) runs out meanwhile
+  ASSERT_TRUE(WaitFor([&] { return !b->engine->Stats().leader; }));  // an election failed
+  b->flaky->SetDown(false);
+
+  // The first rescue tick after the outage: without the settling time it
+  // would take the expired lease back here.
+  b->clock.Advance(seconds(1));
+  ASSERT_TRUE(WaitFor([&] { return b->engine->Stats().leader; }));
+  // The next renewal (every lease / 3) extends the lease past the settling time.
+  b->clock.Advance(seconds(3));
+  ASSERT_TRUE(WaitFor([&] {
+    auto t = b->store->TaskGet(id);
+    return t.ok() && t->lease_expires_at && *t->lease_expires_at > t0 + seconds(25);
+  }));
+  b->clock.Advance(seconds(10));  // past the settling time: the lease holds
+  ASSERT_TRUE(WaitFor([&] {
+    auto t = b->store->TaskGet(id);
+    return t.ok() && t->lease_expires_at && *t->lease_expires_at > t0 + seconds(30);
+  }));
+
+  EXPECT_EQ(b->engine->Stats().rescued, 0);
+  EXPECT_EQ(b->engine->Stats().leases_lost, 0);
+  EXPECT_TRUE(b->executor.IsLive(id));
+  ASSERT_TRUE(b->executor.Complete(id, {ExecResult::Kind::kSucceeded, 0, "once", ""}));
+  ASSERT_TRUE(WaitFor([&] { return b->StateOf(id) == TaskState::kSucceeded; }));
+  EXPECT_EQ(b->Get(id).attempt, 1);
+  EXPECT_EQ(b->executor.Launches().size(), 1u);
+}
+
+// The settling time delays a real rescue by one lease, no more.
+TEST(EngineTest, AfterAnOutageADeadNodesTasksAreStillRescued) {
+  auto b = MakeBundle(
+      [](EngineOptions& o) {
+        o.lease = seconds(10);
+        o.rescue_interval = seconds(1);
+      },
+      /*flaky=*/true);
+  // A task claimed by a node that then died (its lease is never renewed).
+  auto t = b->factory.Make([&](core::Task& x) { x.run_at = b->clock.Now() + seconds(3600); });
+  ASSERT_TRUE(b->flaky->inner().TaskInsert(t).ok());
+  ASSERT_TRUE(b->flaky->inner()
+                  .TaskClaim({.node = "dead",
+                              .now = t.run_at,
+                              .lease = seconds(10),
+                              .limit = 1,
+                              .runners = {"builtin"},
+                              .provisioning_runners = {}})
+                  .ok());
+  b->clock.Set(t.run_at + seconds(5));
+  b->flaky->SetDown(true);
+  b->clock.Advance(seconds(10));  // its lease ran out during the outage
+  ASSERT_TRUE(WaitFor([&] { return !b->engine->Stats().last_error.empty(); }));
+  b->flaky->SetDown(false);
+  b->clock.Advance(seconds(11));
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(t.id); }));
+  EXPECT_EQ(b->Get(t.id).attempt, 2);
+  EXPECT_EQ(b->engine->Stats().rescued, 1);
 }
 
 TEST(EngineTest, NeverRunsMoreThanConcurrency) {

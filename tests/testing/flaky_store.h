@@ -1,0 +1,128 @@
+// File: tests/testing/flaky_store.h
+//
+// A core::Store decorator for outage tests: it forwards every call to a real
+// store until SetDown(true), then answers kUnavailable (as a backend does when
+// its database cannot be reached) without touching the store, until
+// SetDown(false). Not a mock: the data lives in the wrapped real store.
+//
+// Thread safety: as the wrapped store; SetDown may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "core/store.h"
+
+namespace sked::testing {
+
+class FlakyStore final : public core::Store {
+ public:
+  explicit FlakyStore(std::unique_ptr<core::Store> inner) : inner_(std::move(inner)) {}
+
+  void SetDown(bool down) { down_.store(down); }
+  core::Store& inner() { return *inner_; }
+
+  core::StatusOr<core::TaskInsertResult> TaskInsert(const core::Task& t) override {
+    if (Down()) return Unavailable();
+    return inner_->TaskInsert(t);
+  }
+  core::StatusOr<std::vector<core::TaskInsertResult>> TaskInsertMany(
+      const std::vector<core::Task>& t) override {
+    if (Down()) return Unavailable();
+    return inner_->TaskInsertMany(t);
+  }
+  core::StatusOr<core::Task> TaskGet(const std::string& id) override {
+    if (Down()) return Unavailable();
+    return inner_->TaskGet(id);
+  }
+  core::StatusOr<core::TaskPage> TaskList(const core::TaskListParams& p) override {
+    if (Down()) return Unavailable();
+    return inner_->TaskList(p);
+  }
+  core::StatusOr<std::vector<core::Task>> TaskClaim(const core::TaskClaimParams& p) override {
+    if (Down()) return Unavailable();
+    return inner_->TaskClaim(p);
+  }
+  core::StatusOr<std::optional<core::Time>> TaskNextRunAt(
+      const std::vector<std::string>& runners) override {
+    if (Down()) return Unavailable();
+    return inner_->TaskNextRunAt(runners);
+  }
+  core::StatusOr<std::vector<core::TaskLeaseRef>> TaskLeaseRenew(
+      const core::TaskLeaseRenewParams& p) override {
+    if (Down()) return Unavailable();
+    return inner_->TaskLeaseRenew(p);
+  }
+  core::Status TaskSetHandle(const core::TaskSetHandleParams& p) override {
+    return Down() ? Unavailable() : inner_->TaskSetHandle(p);
+  }
+  core::Status TaskMarkRunning(const core::TaskMarkRunningParams& p) override {
+    return Down() ? Unavailable() : inner_->TaskMarkRunning(p);
+  }
+  core::Status TaskFinish(const core::TaskFinishParams& p) override {
+    return Down() ? Unavailable() : inner_->TaskFinish(p);
+  }
+  core::StatusOr<core::Task> TaskRetry(const core::TaskRetryParams& p) override {
+    if (Down()) return Unavailable();
+    return inner_->TaskRetry(p);
+  }
+  core::StatusOr<core::Task> TaskCancel(const core::TaskCancelParams& p) override {
+    if (Down()) return Unavailable();
+    return inner_->TaskCancel(p);
+  }
+  core::StatusOr<core::Task> TaskDelete(const core::TaskCancelParams& p) override {
+    if (Down()) return Unavailable();
+    return inner_->TaskDelete(p);
+  }
+  core::StatusOr<std::vector<core::Task>> TaskRescue(const core::TaskRescueParams& p) override {
+    if (Down()) return Unavailable();
+    return inner_->TaskRescue(p);
+  }
+  core::StatusOr<std::vector<core::TaskEvent>> TaskEventList(const std::string& id) override {
+    if (Down()) return Unavailable();
+    return inner_->TaskEventList(id);
+  }
+  core::StatusOr<std::map<core::TaskState, int64_t>> TaskCountByState() override {
+    if (Down()) return Unavailable();
+    return inner_->TaskCountByState();
+  }
+  core::Status NodeHeartbeat(const core::NodeInfo& n) override {
+    return Down() ? Unavailable() : inner_->NodeHeartbeat(n);
+  }
+  core::StatusOr<std::vector<core::NodeInfo>> NodeList() override {
+    if (Down()) return Unavailable();
+    return inner_->NodeList();
+  }
+  core::StatusOr<bool> LeaderElect(const std::string& node, core::Time now,
+                                   core::Duration ttl) override {
+    if (Down()) return Unavailable();
+    return inner_->LeaderElect(node, now, ttl);
+  }
+  core::Status LeaderResign(const std::string& node) override {
+    return Down() ? Unavailable() : inner_->LeaderResign(node);
+  }
+  void TaskSubscribeDue(std::function<void(core::Time)> fn) override {
+    inner_->TaskSubscribeDue(std::move(fn));
+  }
+  core::StatusOr<std::string> SettingInit(const std::string& key,
+                                          const std::string& value) override {
+    if (Down()) return Unavailable();
+    return inner_->SettingInit(key, value);
+  }
+  core::Status Ping() override { return Down() ? Unavailable() : inner_->Ping(); }
+
+ private:
+  bool Down() const { return down_.load(); }
+  static core::Status Unavailable() {
+    return core::UnavailableError("flaky store: the database is down");
+  }
+
+  std::unique_ptr<core::Store> inner_;
+  std::atomic<bool> down_{false};
+};
+
+}  // namespace sked::testing
