@@ -4,6 +4,8 @@
 #
 # usage: scripts/pg-throwaway.sh start DIR   prints the DSN postgresql://sked@127.0.0.1:PORT/sked_test
 #        scripts/pg-throwaway.sh stop DIR    stops the cluster and removes DIR
+#        scripts/pg-throwaway.sh pause DIR   stops the server, keeps DIR (an outage, for tests)
+#        scripts/pg-throwaway.sh resume DIR  starts it again on the same port and socket
 #
 # DIR may exist (empty) or not; its parent must be reachable by the cluster's user, so
 # prefer a directory from `mktemp -d` under /tmp. PostgreSQL refuses to run as root: as
@@ -58,6 +60,31 @@ free_port() {
   die "found no free port"
 }
 
+# Starts the server of $data on $1 (the port); pg_ctl's status is the result.
+start_server() {
+  as_owner "$PG_BIN/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 \
+    -o "-k '$dir' -p $1 -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    start >&2
+}
+
+require_cluster() {
+  [[ -e "$dir/$MARKER" && -f "$dir/port" ]] || die "$dir holds no cluster made by this script"
+}
+
+pause() {
+  require_cluster
+  log "pausing (fast stop) the cluster in $data"
+  as_owner "$PG_BIN/pg_ctl" -D "$data" -m fast -w -t 60 stop >&2 || die "pg_ctl stop failed"
+}
+
+resume() {
+  require_cluster
+  local port
+  port=$(cat "$dir/port")
+  log "resuming the cluster in $data on 127.0.0.1:$port"
+  start_server "$port" || die "PostgreSQL did not start again (log: $dir/postgres.log)"
+}
+
 start() {
   [[ -x "$PG_BIN/initdb" ]] || die "$PG_BIN/initdb not found: install postgresql-15 (scripts/install-deps.sh --test)"
   if [[ -e "$dir" ]] && [[ -n "$(ls -A -- "$dir")" ]]; then
@@ -94,9 +121,8 @@ EOF
   for attempt in 1 2 3 4 5; do
     port=$(free_port)
     log "starting on 127.0.0.1:$port (attempt $attempt)"
-    if as_owner "$PG_BIN/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 \
-      -o "-k '$dir' -p $port -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-      start >&2; then
+    if start_server "$port"; then
+      echo "$port" >"$dir/port"
       break
     fi
     port=''
@@ -137,5 +163,7 @@ stop() {
 case "$cmd" in
   start) start ;;
   stop) stop ;;
+  pause) pause ;;
+  resume) resume ;;
   *) usage ;;
 esac

@@ -64,6 +64,22 @@ std::string RandomSecret() {
   return secret;
 }
 
+// `url` fit for a log: a password in it ("user:secret@" or "password=...")
+// is replaced by "***".
+std::string RedactDbUrl(std::string url) {
+  size_t scheme = url.find("://");
+  size_t at = url.find('@');
+  if (scheme != std::string::npos && at != std::string::npos && at > scheme) {
+    size_t colon = url.find(':', scheme + 3);
+    if (colon != std::string::npos && colon < at) url.replace(colon + 1, at - colon - 1, "***");
+  }
+  for (size_t p = url.find("password="); p != std::string::npos; p = url.find("password=", p + 1)) {
+    size_t end = url.find_first_of("& ", p);
+    url.replace(p + 9, (end == std::string::npos ? url.size() : end) - p - 9, "***");
+  }
+  return url;
+}
+
 // Opens the store --db names. SQLite's folder is created if missing.
 core::StatusOr<std::unique_ptr<core::Store>> OpenStore(const ServeConfig& cfg) {
   auto db = ParseDbUrl(cfg.db);
@@ -100,7 +116,7 @@ int Serve(const ServeConfig& cfg) {
 
   auto opened = OpenStore(cfg);
   if (!opened.ok()) {
-    spdlog::error("opening {}: {}", cfg.db, opened.status().ToString());
+    spdlog::error("opening {}: {}", RedactDbUrl(cfg.db), opened.status().ToString());
     return opened.status().code() == core::StatusCode::kInvalidArgument ? 2 : 1;
   }
   std::unique_ptr<core::Store> store = std::move(*opened);
@@ -177,7 +193,7 @@ int Serve(const ServeConfig& cfg) {
     return 1;
   }
   spdlog::info("sked {} node {} listening on http://{}:{} (db {})", kVersion, eo.node_id,
-               cfg.listen_host, server.port(), cfg.db);
+               cfg.listen_host, server.port(), RedactDbUrl(cfg.db));
 
   int sig = 0;
   sigwait(&stop_signals, &sig);

@@ -202,7 +202,7 @@ std::vector<std::string> ServerProcess::Args() const {
   std::vector<std::string> a = {SkedBinary(), "serve"};
   if (!options_.config_from_env) {
     a.insert(a.end(), {"--listen", "127.0.0.1:" + std::to_string(port_), "--db",
-                       "sqlite:" + db_path(), "--time-scale", FormatScale(options_.time_scale),
+                       options_.db_url.value_or("sqlite:" + db_path()), "--time-scale", FormatScale(options_.time_scale),
                        "--callback-secret", options_.callback_secret});
   }
   for (const auto& t : options_.api_tokens) a.insert(a.end(), {"--api-token", t});
@@ -222,7 +222,7 @@ std::vector<std::string> ServerProcess::Env() const {
   std::map<std::string, std::string> extra = options_.extra_env;
   if (options_.config_from_env) {
     extra["SKED_LISTEN"] = "127.0.0.1:" + std::to_string(port_);
-    extra["SKED_DB"] = "sqlite:" + db_path();
+    extra["SKED_DB"] = options_.db_url.value_or("sqlite:" + db_path());
     extra["SKED_TIME_SCALE"] = FormatScale(options_.time_scale);
     extra["SKED_CALLBACK_SECRET"] = options_.callback_secret;
   }

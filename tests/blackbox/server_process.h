@@ -42,6 +42,9 @@ struct ServerOptions {
   std::optional<std::string> bar_url;            // --bar-url
   std::optional<int> concurrency;                // --concurrency
   std::optional<std::string> node_id;            // --node-id
+  // --db: default sqlite:<dir>/sked.db. Several servers given one postgres://
+  // URL (and --db-schema in extra_args) form a cluster.
+  std::optional<std::string> db_url;
   std::optional<int> shutdown_grace_s;           // --shutdown-grace-s
   std::vector<std::string> extra_args;           // appended after `serve ...`
   std::map<std::string, std::string> extra_env;  // added to the child's environment
