@@ -14,6 +14,7 @@
 #include "api/error_json.h"
 #include "api/legacy_json.h"
 #include "api/list_query.h"
+#include "api/queue_json.h"
 #include "api/task_json.h"
 
 namespace sked::api {
@@ -128,6 +129,9 @@ void Api::AddRoutes() {
   r.Add("POST", "/v1/tasks/{id}/callback",
         [this](auto& req, auto& p) { return Callback(req, p.at("id")); });
   r.Add("GET", "/v1/nodes", [this](auto&, auto&) { return Nodes(); });
+  r.Add("GET", "/v1/queues", [this](auto&, auto&) { return ListQueues(); });
+  r.Add("PUT", "/v1/queues/{name}",
+        [this](auto& req, auto& p) { return PutQueue(req, p.at("name")); });
   // Health, metrics, documents.
   r.Add("GET", "/healthz", [](auto&, auto&) { return Json(200, json::object{{"status", "ok"}}); });
   r.Add("GET", "/readyz", [this](auto&, auto&) { return Ready(); });
@@ -265,6 +269,30 @@ HttpResponse Api::Callback(const HttpRequest& req, const std::string& id) {
   auto t = service_.Callback(p);
   if (!t.ok()) return Error(t.status());
   return Json(200, TaskToJson(*t));
+}
+
+HttpResponse Api::PutQueue(const HttpRequest& req, const std::string& name) {
+  auto body = ParseBody(req);
+  if (!body.ok()) return Error(body.status());
+  auto limits = ParseQueuePut(name, *body, clock_.Now());
+  if (!limits.ok()) return Error(limits.status());
+  auto put = service_.PutQueue(*limits);
+  if (!put.ok()) return Error(put.status());
+  // Answer with the queue as GET /v1/queues shows it, counts included.
+  auto queues = service_.Queues();
+  if (!queues.ok()) return Error(queues.status());
+  for (const auto& q : *queues) {
+    if (q.limits.name == name) return Json(200, QueueToJson(q));
+  }
+  return Json(200, QueueToJson({.limits = *put}));
+}
+
+HttpResponse Api::ListQueues() {
+  auto queues = service_.Queues();
+  if (!queues.ok()) return Error(queues.status());
+  json::array a;
+  for (const auto& q : *queues) a.push_back(QueueToJson(q));
+  return Json(200, json::object{{"queues", std::move(a)}});
 }
 
 HttpResponse Api::Nodes() {

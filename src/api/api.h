@@ -56,6 +56,8 @@ class Api {
   HttpResponse TaskEvents(const std::string& id);
   HttpResponse Callback(const HttpRequest& req, const std::string& id);
   HttpResponse Nodes();
+  HttpResponse PutQueue(const HttpRequest& req, const std::string& name);
+  HttpResponse ListQueues();
   HttpResponse Metrics();
   HttpResponse Ready();
 

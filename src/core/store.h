@@ -15,6 +15,8 @@
 // Thread safety: implementations are safe for concurrent use from many threads.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -141,6 +143,101 @@ struct NodeInfo {
   Time last_heartbeat{};
 };
 
+// A queue's limits (PUT /v1/queues/{name}). A queue nobody configured has
+// none. A claim never takes a task of a queue past either limit.
+struct QueueLimits {
+  std::string name;
+  // Tasks of the queue provisioning or running at once, across all nodes;
+  // 0 holds the queue. nullopt: no limit.
+  std::optional<int64_t> max_running;
+  // Claims per second, across all nodes, > 0: a token bucket that holds up
+  // to max(1, max_per_second) claims and refills at max_per_second, so 10
+  // allows bursts of 10 and 10 per second on average, 0.5 one claim every
+  // 2 s. nullopt: no limit.
+  std::optional<double> max_per_second;
+  Time updated_at{};
+};
+
+// The claims a rate-limited queue's bucket holds at `now`: `tokens` as last
+// stored at `stored_at` (nullopt: a full bucket), refilled since at `rate`
+// per second, capped at max(1, rate). Both backends keep the bucket in the
+// queue's row and use this one rule.
+inline double QueueBucketTokens(double rate, std::optional<double> tokens,
+                                std::optional<Time> stored_at, Time now) {
+  const double capacity = rate < 1.0 ? 1.0 : rate;
+  if (!tokens || !stored_at) return capacity;
+  const double elapsed_s =
+      now > *stored_at ? std::chrono::duration<double>(now - *stored_at).count() : 0.0;
+  const double t = *tokens + elapsed_s * rate;
+  return t > capacity ? capacity : t;
+}
+
+// kInvalidArgument unless the name is 1 to 64 characters of [A-Za-z0-9_.-],
+// max_running >= 0 and max_per_second is finite and > 0.
+inline Status ValidateQueueLimits(const QueueLimits& q) {
+  if (q.name.empty() || q.name.size() > 64) {
+    return InvalidArgumentError("queue name must be 1 to 64 characters");
+  }
+  for (char c : q.name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '-';
+    if (!ok) return InvalidArgumentError("queue name must be characters of [A-Za-z0-9_.-]");
+  }
+  if (q.max_running.has_value() && *q.max_running < 0) {
+    return InvalidArgumentError("max_running must be >= 0");
+  }
+  if (q.max_per_second.has_value() && !(*q.max_per_second > 0 && *q.max_per_second <= 1e9)) {
+    return InvalidArgumentError("max_per_second must be > 0");
+  }
+  return OkStatus();
+}
+
+struct QueueInfo {
+  QueueLimits limits;      // name, and no limits for an unconfigured queue
+  int64_t running = 0;     // live tasks provisioning or running
+  int64_t scheduled = 0;   // live tasks waiting
+};
+
+// One webhook delivery: POST the task to `url` after it reached
+// `task_state`. Queued by the store itself when a task with a notify_url
+// reaches a final state.
+struct WebhookDelivery {
+  int64_t id = 0;
+  std::string task_id;
+  std::string url;
+  TaskState task_state = TaskState::kSucceeded;
+  int attempt = 0;  // deliveries tried, this one included once claimed
+};
+
+struct WebhookClaimParams {
+  std::string node;
+  Time now{};
+  Duration lease{};
+  int limit = 1;
+};
+
+// The outcome of delivery attempt `attempt`. Fenced like a task's: kAborted
+// unless the delivery is still pending in that attempt.
+struct WebhookFinishParams {
+  int64_t id = 0;
+  int attempt = 0;
+  bool delivered = false;
+  // When not delivered: the next try, or nullopt to give up (state failed).
+  std::optional<Time> retry_at;
+  std::string error;  // why it was not delivered
+  std::string node;
+  Time now{};
+};
+
+// The line WebhookFinish adds to the task's history; one text for every
+// backend.
+inline std::string WebhookEventMessage(const WebhookFinishParams& p) {
+  const std::string n = std::to_string(p.attempt);
+  if (p.delivered) return "webhook delivered (attempt " + n + ")";
+  return "webhook attempt " + n + " failed: " + p.error +
+         (p.retry_at.has_value() ? "; will retry" : "; giving up");
+}
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -166,7 +263,9 @@ class Store {
   // Claims due tasks (state scheduled, run_at <= now), oldest run_at first:
   // sets the state, attempt += 1, the lease, started_at, clears the handle.
   // Returns the claimed tasks as they now are. No task is returned to two
-  // claimers while its lease holds.
+  // claimers while its lease holds. Queue limits hold across concurrent
+  // claimers: a queue at its max_running or rate is skipped, and does not
+  // hold back the due tasks of other queues behind it.
   virtual StatusOr<std::vector<Task>> TaskClaim(const TaskClaimParams& params) = 0;
 
   // The earliest run_at among scheduled tasks of `runners`, or nullopt.
@@ -234,6 +333,29 @@ class Store {
   // on its next poll. Replaces an earlier subscriber; an empty `fn` removes it.
   // Backends that serve a single process may never call it (the default).
   virtual void TaskSubscribeDue(std::function<void(Time)> fn) {}
+
+  // --- Queues ---------------------------------------------------------------
+
+  // Creates or replaces the limits of `limits.name`; returns them as stored.
+  // kInvalidArgument for an empty name, max_running < 0 or max_per_second
+  // <= 0.
+  virtual StatusOr<QueueLimits> QueuePut(const QueueLimits& limits) = 0;
+
+  // Every configured queue and every queue a live task names, by name.
+  virtual StatusOr<std::vector<QueueInfo>> QueueList() = 0;
+
+  // --- Webhooks -------------------------------------------------------------
+
+  // Claims pending deliveries due by `now` (next_attempt_at <= now) whose
+  // lease is free or expired, oldest first: attempt += 1, leased to `node`.
+  // No delivery is returned to two claimers while its lease holds.
+  virtual StatusOr<std::vector<WebhookDelivery>> WebhookClaim(
+      const WebhookClaimParams& params) = 0;
+
+  // Records an attempt's outcome and appends a line to the task's history
+  // ("webhook delivered", "webhook failed: <error>"). kAborted for a stale
+  // attempt or a delivery no longer pending; kNotFound for an unknown id.
+  virtual Status WebhookFinish(const WebhookFinishParams& params) = 0;
 
   // --- Installation-wide settings -------------------------------------------
 

@@ -103,7 +103,15 @@ void Engine::DispatchLoop() {
         continue;
       }
       if (static_cast<int>(claimed->size()) == limit) continue;  // more may be due
-      if (next && *next) deadline = std::max(std::min(deadline, **next), now + milliseconds(1));
+      if (next && *next) {
+        if (**next <= now) {
+          // Due tasks this claim did not take: their queue is at its limit.
+          // A finishing task here wakes us; elsewhere, only time tells.
+          deadline = std::min(deadline, now + options_.throttle_poll);
+        } else {
+          deadline = std::max(std::min(deadline, **next), now + milliseconds(1));
+        }
+      }
     }
     if (wake_) continue;
     // Sleep until the next known run_at, an idle poll, or Wake() (a new task, a

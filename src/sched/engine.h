@@ -45,6 +45,7 @@ inline constexpr core::Duration kDefaultIdlePoll = std::chrono::milliseconds(500
 inline constexpr core::Duration kDefaultRescueInterval = std::chrono::seconds(2);
 inline constexpr core::Duration kDefaultShutdownGrace = std::chrono::seconds(30);
 inline constexpr int kDefaultClaimBatch = 256;
+inline constexpr core::Duration kDefaultThrottlePoll = std::chrono::milliseconds(50);
 
 struct EngineOptions {
   std::string node_id;
@@ -57,6 +58,10 @@ struct EngineOptions {
   // Longest sleep of the dispatcher with nothing due that it knows of; bounds
   // how late a task created on another node is seen. Default: kDefaultIdlePoll.
   core::Duration idle_poll = kDefaultIdlePoll;
+  // How soon the dispatcher looks again when due tasks were left unclaimed
+  // because their queue is at max_running or out of its rate.
+  // Default: kDefaultThrottlePoll.
+  core::Duration throttle_poll = kDefaultThrottlePoll;
   // How often the leader looks for expired leases. Default: kDefaultRescueInterval.
   core::Duration rescue_interval = kDefaultRescueInterval;
   // On Stop(), how long running attempts may finish before their leases are

@@ -158,6 +158,14 @@ core::StatusOr<core::Task> TaskService::Callback(const CallbackParams& p) {
 
 core::StatusOr<std::vector<core::NodeInfo>> TaskService::Nodes() { return store_.NodeList(); }
 
+core::StatusOr<core::QueueLimits> TaskService::PutQueue(const core::QueueLimits& limits) {
+  auto put = store_.QueuePut(limits);
+  if (put.ok() && engine_ != nullptr) engine_->Wake();
+  return put;
+}
+
+core::StatusOr<std::vector<core::QueueInfo>> TaskService::Queues() { return store_.QueueList(); }
+
 core::StatusOr<std::map<core::TaskState, int64_t>> TaskService::CountByState() {
   return store_.TaskCountByState();
 }

@@ -60,6 +60,10 @@ class TaskService {
   core::StatusOr<core::Task> Callback(const CallbackParams& params);
 
   core::StatusOr<std::vector<core::NodeInfo>> Nodes();
+  // Sets a queue's limits (see core::QueueLimits); the engine looks again at
+  // once, since lifting a limit may make tasks claimable.
+  core::StatusOr<core::QueueLimits> PutQueue(const core::QueueLimits& limits);
+  core::StatusOr<std::vector<core::QueueInfo>> Queues();
   core::StatusOr<std::map<core::TaskState, int64_t>> CountByState();
   core::Status Ready();
 

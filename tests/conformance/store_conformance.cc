@@ -31,8 +31,10 @@ namespace sked::core {
 namespace sked::testing {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 using ::testing::UnorderedElementsAreArray;
 
@@ -42,6 +44,7 @@ using core::TaskEvent;
 using core::TaskState;
 using core::Time;
 using std::chrono::microseconds;
+using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // --- Status helpers ----------------------------------------------------------
@@ -1717,6 +1720,309 @@ TEST_P(StoreConformanceTest, NodeHeartbeatCreatesAndRefreshes) {
   EXPECT_EQ(Us(nodes[0].last_heartbeat), Us(kT0 + seconds(15)));
   EXPECT_EQ(nodes[1].id, kNodeB);
   EXPECT_EQ(Us(nodes[1].last_heartbeat), Us(kT0 + seconds(1)));
+}
+
+// ===== Queues ================================================================
+
+core::QueueLimits Limits(std::string name, std::optional<int64_t> max_running,
+                         std::optional<double> max_per_second) {
+  return {.name = std::move(name),
+          .max_running = max_running,
+          .max_per_second = max_per_second,
+          .updated_at = kT0};
+}
+
+std::vector<Task> InsertInQueue(core::Store& store, TaskFactory& factory, const std::string& queue,
+                                int n, Time run_at) {
+  std::vector<Task> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(Insert(store, factory.Make([&](Task& t) {
+      t.queue = queue;
+      t.run_at = run_at;
+    })));
+  }
+  return out;
+}
+
+TEST_P(StoreConformanceTest, QueuePutStoresAndReplacesLimits) {
+  SKED_ASSERT_OK_AND_ASSIGN(core::QueueLimits put, store().QueuePut(Limits("emails", 3, 10.5)));
+  EXPECT_EQ(put.name, "emails");
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<core::QueueInfo> queues, store().QueueList());
+  ASSERT_EQ(queues.size(), 1u);
+  EXPECT_EQ(queues[0].limits.name, "emails");
+  EXPECT_EQ(queues[0].limits.max_running, std::optional<int64_t>(3));
+  EXPECT_EQ(queues[0].limits.max_per_second, std::optional<double>(10.5));
+  EXPECT_EQ(Us(queues[0].limits.updated_at), Us(kT0));
+
+  ASSERT_THAT(store().QueuePut(Limits("emails", std::nullopt, 0.25)), IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(queues, store().QueueList());
+  ASSERT_EQ(queues.size(), 1u);
+  EXPECT_EQ(queues[0].limits.max_running, std::nullopt);
+  EXPECT_EQ(queues[0].limits.max_per_second, std::optional<double>(0.25));
+}
+
+TEST_P(StoreConformanceTest, QueuePutRejectsBadLimits) {
+  EXPECT_THAT(store().QueuePut(Limits("", 1, std::nullopt)),
+              StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(store().QueuePut(Limits("bad name", 1, std::nullopt)),
+              StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(store().QueuePut(Limits("q", -1, std::nullopt)),
+              StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(store().QueuePut(Limits("q", std::nullopt, 0.0)),
+              StatusIs(StatusCode::kInvalidArgument));
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<core::QueueInfo> queues, store().QueueList());
+  EXPECT_THAT(queues, IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, QueueListCountsRunningAndScheduledPerQueue) {
+  ASSERT_THAT(store().QueuePut(Limits("idle", 5, std::nullopt)), IsOk());
+  InsertInQueue(store(), factory_, "a", 3, kT0);
+  InsertInQueue(store(), factory_, "b", 1, kT0 + seconds(60));
+  ASSERT_EQ(Claim(store(), ClaimParams(kT0, 2)).size(), 2u);
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<core::QueueInfo> queues, store().QueueList());
+  ASSERT_EQ(queues.size(), 3u);
+  EXPECT_EQ(queues[0].limits.name, "a");
+  EXPECT_EQ(queues[0].running, 2);
+  EXPECT_EQ(queues[0].scheduled, 1);
+  EXPECT_EQ(queues[0].limits.max_running, std::nullopt);
+  EXPECT_EQ(queues[1].limits.name, "b");
+  EXPECT_EQ(queues[1].running, 0);
+  EXPECT_EQ(queues[1].scheduled, 1);
+  EXPECT_EQ(queues[2].limits.name, "idle");
+  EXPECT_EQ(queues[2].limits.max_running, std::optional<int64_t>(5));
+  EXPECT_EQ(queues[2].running + queues[2].scheduled, 0);
+}
+
+TEST_P(StoreConformanceTest, TaskClaimKeepsAQueueAtMaxRunning) {
+  ASSERT_THAT(store().QueuePut(Limits("q", 2, std::nullopt)), IsOk());
+  std::vector<Task> tasks = InsertInQueue(store(), factory_, "q", 5, kT0);
+  std::vector<Task> first = Claim(store(), ClaimParams(kT0, 10));
+  EXPECT_EQ(first.size(), 2u);
+  EXPECT_THAT(Claim(store(), ClaimParams(kT0 + seconds(1), 10, kNodeB)), IsEmpty());
+  // A finished task frees its slot.
+  ASSERT_THAT(Finish(store(), first[0], TaskState::kSucceeded, kT0 + seconds(2)), IsOk());
+  std::vector<Task> second = Claim(store(), ClaimParams(kT0 + seconds(2), 10, kNodeB));
+  EXPECT_EQ(second.size(), 1u);
+  EXPECT_THAT(Claim(store(), ClaimParams(kT0 + seconds(3), 10)), IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, TaskClaimMaxRunningZeroHoldsTheQueue) {
+  ASSERT_THAT(store().QueuePut(Limits("held", 0, std::nullopt)), IsOk());
+  InsertInQueue(store(), factory_, "held", 2, kT0);
+  EXPECT_THAT(Claim(store(), ClaimParams(kT0, 10)), IsEmpty());
+  // Lifting the limit releases them.
+  ASSERT_THAT(store().QueuePut(Limits("held", std::nullopt, std::nullopt)), IsOk());
+  EXPECT_EQ(Claim(store(), ClaimParams(kT0, 10)).size(), 2u);
+}
+
+TEST_P(StoreConformanceTest, TaskClaimALimitedQueueDoesNotHoldBackOthers) {
+  ASSERT_THAT(store().QueuePut(Limits("slow", 1, std::nullopt)), IsOk());
+  // The limited queue's tasks come first in run_at order.
+  std::vector<Task> slow = InsertInQueue(store(), factory_, "slow", 20, kT0 - seconds(10));
+  std::vector<Task> fast = InsertInQueue(store(), factory_, "fast", 3, kT0);
+  std::vector<Task> claimed = Claim(store(), ClaimParams(kT0, 4));
+  ASSERT_EQ(claimed.size(), 4u);
+  int from_slow = 0, from_fast = 0;
+  for (const Task& t : claimed) (t.queue == "slow" ? from_slow : from_fast)++;
+  EXPECT_EQ(from_slow, 1);
+  EXPECT_EQ(from_fast, 3);
+}
+
+TEST_P(StoreConformanceTest, TaskClaimKeepsAQueueWithinItsRate) {
+  // 2 per second: a burst of 2, then one more every 500 ms.
+  ASSERT_THAT(store().QueuePut(Limits("r", std::nullopt, 2.0)), IsOk());
+  InsertInQueue(store(), factory_, "r", 10, kT0);
+  EXPECT_EQ(Claim(store(), ClaimParams(kT0, 10)).size(), 2u);
+  EXPECT_THAT(Claim(store(), ClaimParams(kT0 + milliseconds(499), 10)), IsEmpty());
+  EXPECT_EQ(Claim(store(), ClaimParams(kT0 + milliseconds(500), 10)).size(), 1u);
+  EXPECT_THAT(Claim(store(), ClaimParams(kT0 + milliseconds(900), 10)), IsEmpty());
+  // A long pause refills the bucket to its capacity (2), not beyond.
+  EXPECT_EQ(Claim(store(), ClaimParams(kT0 + seconds(60), 10)).size(), 2u);
+}
+
+TEST_P(StoreConformanceTest, TaskClaimSlowRateAllowsOneClaimPerPeriod) {
+  ASSERT_THAT(store().QueuePut(Limits("r", std::nullopt, 0.5)), IsOk());
+  InsertInQueue(store(), factory_, "r", 3, kT0);
+  EXPECT_EQ(Claim(store(), ClaimParams(kT0, 10)).size(), 1u);
+  EXPECT_THAT(Claim(store(), ClaimParams(kT0 + milliseconds(1999), 10)), IsEmpty());
+  EXPECT_EQ(Claim(store(), ClaimParams(kT0 + seconds(2), 10)).size(), 1u);
+}
+
+TEST_P(StoreConformanceTest, TaskClaimConcurrentClaimersNeverPassMaxRunning) {
+  constexpr int kMax = 3;
+  ASSERT_THAT(store().QueuePut(Limits("q", kMax, std::nullopt)), IsOk());
+  InsertInQueue(store(), factory_, "q", 40, kT0);
+  std::mutex mu;
+  std::vector<std::string> claimed;
+  std::vector<std::thread> threads;
+  for (int n = 0; n < 6; ++n) {
+    threads.emplace_back([&, n] {
+      for (int i = 0; i < 5; ++i) {
+        auto r = store().TaskClaim(ClaimParams(kT0, 2, "node-" + std::to_string(n)));
+        if (!r.ok()) continue;
+        std::lock_guard lock(mu);
+        for (const Task& t : *r) claimed.push_back(t.id);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(claimed.size(), static_cast<size_t>(kMax));
+  EXPECT_EQ(Count(store(), TaskState::kRunning), kMax);
+}
+
+// ===== Webhooks ==============================================================
+
+constexpr char kHook[] = "http://127.0.0.1:9/hook";
+
+std::vector<core::WebhookDelivery> ClaimHooks(core::Store& store, Time now, int limit = 10,
+                                              std::string node = kNodeA,
+                                              core::Duration lease = kLease) {
+  auto r = store.WebhookClaim({.node = std::move(node), .now = now, .lease = lease, .limit = limit});
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : std::vector<core::WebhookDelivery>{};
+}
+
+TEST_P(StoreConformanceTest, WebhookQueuedOnceWhenATaskWithNotifyUrlFinishes) {
+  Task t = InsertAndClaim(store(), factory_.Make([](Task& x) { x.notify_url = kHook; }));
+  EXPECT_THAT(ClaimHooks(store(), kT0 + seconds(60)), IsEmpty()) << "queued before the end";
+  ASSERT_THAT(Finish(store(), t, TaskState::kSucceeded, kT0 + seconds(1)), IsOk());
+  std::vector<core::WebhookDelivery> due = ClaimHooks(store(), kT0 + seconds(1));
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].task_id, t.id);
+  EXPECT_EQ(due[0].url, kHook);
+  EXPECT_EQ(due[0].task_state, TaskState::kSucceeded);
+  EXPECT_EQ(due[0].attempt, 1);
+  // A repeated (fenced-out) finish queues nothing more.
+  EXPECT_THAT(Finish(store(), t, TaskState::kSucceeded, kT0 + seconds(2)), Not(IsOk()));
+  ASSERT_THAT(store().WebhookFinish({.id = due[0].id, .attempt = 1, .delivered = true,
+                                     .node = kNodeA, .now = kT0 + seconds(3)}),
+              IsOk());
+  EXPECT_THAT(ClaimHooks(store(), kT0 + seconds(3600), 10, kNodeB), IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, WebhookNotQueuedWithoutNotifyUrlOrBeforeTheEnd) {
+  Task plain = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(Finish(store(), plain, TaskState::kSucceeded, kT0), IsOk());
+  Task retried = InsertAndClaim(store(), factory_.Make([](Task& x) { x.notify_url = kHook; }));
+  ASSERT_THAT(Retry(store(), retried, kT0 + seconds(100), kT0), IsOk());
+  EXPECT_THAT(ClaimHooks(store(), kT0 + seconds(50)), IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, WebhookQueuedForCancelAndForFailureByRescue) {
+  Task cancelled = Insert(store(), factory_.Make([](Task& x) {
+    x.notify_url = kHook;
+    x.run_at = kT0 + seconds(3600);
+  }));
+  ASSERT_THAT(Cancel(store(), cancelled.id, kT0), IsOk());
+  Task lost = InsertAndClaim(store(), factory_.Make([](Task& x) {
+    x.notify_url = "https://example.test/lost";
+    x.max_attempts = 1;
+  }), seconds(1));
+  ASSERT_THAT(store().TaskRescue({.now = kT0 + seconds(2)}), IsOk());
+  ASSERT_EQ(Get(store(), lost.id).state, TaskState::kFailed);
+  // A deleted task's webhook is not queued.
+  Task deleted = Insert(store(), factory_.Make([](Task& x) {
+    x.notify_url = kHook;
+    x.run_at = kT0 + seconds(3600);
+  }));
+  ASSERT_THAT(Delete(store(), deleted.id, kT0), IsOk());
+
+  std::vector<core::WebhookDelivery> due = ClaimHooks(store(), kT0 + seconds(10));
+  ASSERT_EQ(due.size(), 2u);
+  std::map<std::string, TaskState> got;
+  for (const auto& d : due) got[d.task_id] = d.task_state;
+  EXPECT_EQ(got[cancelled.id], TaskState::kCancelled);
+  EXPECT_EQ(got[lost.id], TaskState::kFailed);
+}
+
+TEST_P(StoreConformanceTest, WebhookClaimLeasesAndRetryWaitsForItsTime) {
+  Task t = InsertAndClaim(store(), factory_.Make([](Task& x) { x.notify_url = kHook; }));
+  ASSERT_THAT(Finish(store(), t, TaskState::kFailed, kT0), IsOk());
+  std::vector<core::WebhookDelivery> first = ClaimHooks(store(), kT0, 10, kNodeA, seconds(10));
+  ASSERT_EQ(first.size(), 1u);
+  // Leased: nobody else gets it until the lease ends.
+  EXPECT_THAT(ClaimHooks(store(), kT0 + seconds(5), 10, kNodeB), IsEmpty());
+  ASSERT_THAT(store().WebhookFinish({.id = first[0].id,
+                                     .attempt = 1,
+                                     .delivered = false,
+                                     .retry_at = kT0 + seconds(30),
+                                     .error = "HTTP 500",
+                                     .node = kNodeA,
+                                     .now = kT0 + seconds(6)}),
+              IsOk());
+  EXPECT_THAT(ClaimHooks(store(), kT0 + seconds(29), 10, kNodeB), IsEmpty());
+  std::vector<core::WebhookDelivery> second = ClaimHooks(store(), kT0 + seconds(30), 10, kNodeB);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].attempt, 2);
+  // The first attempt's outcome is stale now.
+  EXPECT_THAT(store().WebhookFinish({.id = first[0].id, .attempt = 1, .delivered = true,
+                                     .node = kNodeA, .now = kT0 + seconds(31)}),
+              StatusIs(StatusCode::kAborted));
+  ASSERT_THAT(store().WebhookFinish({.id = second[0].id, .attempt = 2, .delivered = true,
+                                     .node = kNodeB, .now = kT0 + seconds(31)}),
+              IsOk());
+  EXPECT_THAT(ClaimHooks(store(), kT0 + seconds(3600)), IsEmpty()) << "delivered twice";
+  EXPECT_THAT(store().WebhookFinish({.id = second[0].id, .attempt = 2, .delivered = true,
+                                     .node = kNodeB, .now = kT0 + seconds(32)}),
+              StatusIs(StatusCode::kAborted));
+  EXPECT_THAT(store().WebhookFinish({.id = 987654321, .attempt = 1, .now = kT0}),
+              StatusIs(StatusCode::kNotFound));
+
+  // Each attempt left a line in the task's history.
+  std::vector<std::string> messages;
+  for (const TaskEvent& e : Events(store(), t.id)) messages.push_back(e.message);
+  EXPECT_THAT(messages, Contains("webhook attempt 1 failed: HTTP 500; will retry"));
+  EXPECT_THAT(messages, Contains("webhook delivered (attempt 2)"));
+}
+
+TEST_P(StoreConformanceTest, WebhookExpiredLeaseIsClaimedAgainAndGivingUpEndsIt) {
+  Task t = InsertAndClaim(store(), factory_.Make([](Task& x) { x.notify_url = kHook; }));
+  ASSERT_THAT(Finish(store(), t, TaskState::kSucceeded, kT0), IsOk());
+  ASSERT_EQ(ClaimHooks(store(), kT0, 10, kNodeA, seconds(10)).size(), 1u);
+  // node-a died: after its lease, node-b takes over.
+  std::vector<core::WebhookDelivery> again =
+      ClaimHooks(store(), kT0 + seconds(10) + microseconds(1), 10, kNodeB);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].attempt, 2);
+  ASSERT_THAT(store().WebhookFinish({.id = again[0].id,
+                                     .attempt = 2,
+                                     .delivered = false,
+                                     .retry_at = std::nullopt,
+                                     .error = "connection refused",
+                                     .node = kNodeB,
+                                     .now = kT0 + seconds(12)}),
+              IsOk());
+  EXPECT_THAT(ClaimHooks(store(), kT0 + seconds(36000)), IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, WebhookConcurrentClaimersNeverShareADelivery) {
+  constexpr int kTasks = 60;
+  for (int i = 0; i < kTasks; ++i) {
+    Task t = Insert(store(), factory_.Make([&](Task& x) {
+      x.notify_url = kHook;
+      x.run_at = kT0 + seconds(3600);
+    }));
+    ASSERT_THAT(Cancel(store(), t.id, kT0), IsOk());
+  }
+  std::mutex mu;
+  std::vector<int64_t> claimed;
+  std::vector<std::thread> threads;
+  for (int n = 0; n < 6; ++n) {
+    threads.emplace_back([&, n] {
+      while (true) {
+        auto r = store().WebhookClaim(
+            {.node = "node-" + std::to_string(n), .now = kT0, .lease = kLease, .limit = 1 + n % 3});
+        if (!r.ok()) continue;
+        if (r->empty()) return;
+        std::lock_guard lock(mu);
+        for (const auto& d : *r) claimed.push_back(d.id);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<int64_t> unique(claimed.begin(), claimed.end());
+  EXPECT_EQ(claimed.size(), static_cast<size_t>(kTasks));
+  EXPECT_EQ(unique.size(), static_cast<size_t>(kTasks));
 }
 
 // ===== Settings ==============================================================

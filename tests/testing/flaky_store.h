@@ -108,6 +108,22 @@ class FlakyStore final : public core::Store {
   void TaskSubscribeDue(std::function<void(core::Time)> fn) override {
     inner_->TaskSubscribeDue(std::move(fn));
   }
+  core::StatusOr<std::vector<core::WebhookDelivery>> WebhookClaim(
+      const core::WebhookClaimParams& p) override {
+    if (Down()) return Unavailable();
+    return inner_->WebhookClaim(p);
+  }
+  core::Status WebhookFinish(const core::WebhookFinishParams& p) override {
+    return Down() ? Unavailable() : inner_->WebhookFinish(p);
+  }
+  core::StatusOr<core::QueueLimits> QueuePut(const core::QueueLimits& q) override {
+    if (Down()) return Unavailable();
+    return inner_->QueuePut(q);
+  }
+  core::StatusOr<std::vector<core::QueueInfo>> QueueList() override {
+    if (Down()) return Unavailable();
+    return inner_->QueueList();
+  }
   core::StatusOr<std::string> SettingInit(const std::string& key,
                                           const std::string& value) override {
     if (Down()) return Unavailable();

@@ -3,7 +3,12 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <string_view>
 #include <type_traits>
@@ -49,6 +54,11 @@ constexpr char kDueChannel[] = SKED_PG_DUE_CHANNEL;
 // runs in all.
 constexpr int kMaxAttempts = 3;
 
+// How stale this node's "no queue has limits" may be: a limit set on another
+// node holds back that queue's claims here within this long (it is never
+// passed: the fast claim itself always leaves limited queues out).
+constexpr std::chrono::seconds kLimitedQueuesRecheck{1};
+
 // --- Row mapping -------------------------------------------------------------
 
 // A timestamptz as microseconds since the epoch; exact, since EXTRACT returns
@@ -64,6 +74,19 @@ constexpr int kMaxAttempts = 3;
   SKED_PG_US("started_at") ", " SKED_PG_US("finished_at") ", instance_id, "  \
   "result_exit_code, result_output, error, lease_owner, "                    \
   SKED_PG_US("lease_expires_at") ", handle"
+
+// Doubles travel as text: "%.17g" round-trips exactly.
+std::string FormatDouble(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::optional<double> OptDouble(const Result& r, int row, int col) {
+  std::optional<std::string> text = r.OptText(row, col);
+  if (!text.has_value()) return std::nullopt;
+  return std::strtod(text->c_str(), nullptr);
+}
 
 std::optional<Time> OptTime(const Result& r, int row, int col) {
   std::optional<int64_t> us = r.OptInt(row, col);
@@ -193,11 +216,16 @@ constexpr char kAppendEventSql[] =
 // One statement: lock the due rows no other claimer holds, move them to
 // running/provisioning and record the claims. A row another transaction
 // claimed meanwhile fails the re-check under the lock and is skipped.
+// $7: leave out the queues that have limits (the fast path); $8: take only
+// from this queue (NULL: any).
 constexpr char kClaimSql[] =
     "WITH c AS ("
     " SELECT id FROM tasks"
     " WHERE state = 'scheduled' AND deleted_at IS NULL"
     " AND run_at <= $1::timestamptz AND runner = ANY($2::text[])"
+    " AND (NOT $7::bool OR queue NOT IN (SELECT name FROM queues"
+    "  WHERE max_running IS NOT NULL OR max_per_second IS NOT NULL))"
+    " AND ($8::text IS NULL OR queue = $8::text)"
     " ORDER BY run_at, id LIMIT $3::int"
     " FOR UPDATE SKIP LOCKED),"
     " u AS ("
@@ -292,6 +320,73 @@ constexpr char kLeaderElectSql[] =
     " expires_at = excluded.expires_at"
     " WHERE l.node = excluded.node OR l.expires_at < excluded.elected_at"
     " RETURNING node";
+
+constexpr char kWebhookClaimSql[] =
+    "WITH c AS (SELECT id FROM webhooks WHERE state = 'pending'"
+    " AND next_attempt_at <= $1::timestamptz"
+    " AND (lease_expires_at IS NULL OR lease_expires_at < $1::timestamptz)"
+    " ORDER BY next_attempt_at, id LIMIT $2::int FOR UPDATE SKIP LOCKED)"
+    " UPDATE webhooks w SET attempt = w.attempt + 1, lease_owner = $3,"
+    " lease_expires_at = $4::timestamptz FROM c WHERE w.id = c.id"
+    " RETURNING w.id, w.task_id, w.url, w.task_state, w.attempt";
+
+// Fenced by state and attempt; returns the task when it applied.
+constexpr char kWebhookFinishSql[] =
+    "UPDATE webhooks SET state = $3, next_attempt_at = coalesce($4::timestamptz,"
+    " next_attempt_at), lease_owner = NULL, lease_expires_at = NULL, last_error = $5,"
+    " finished_at = $6::timestamptz"
+    " WHERE id = $1::int8 AND state = 'pending' AND attempt = $2::int RETURNING task_id";
+
+constexpr char kWebhookExistsSql[] = "SELECT 1 FROM webhooks WHERE id = $1::int8";
+
+// The task's history line, in its current state; nothing for a deleted task.
+constexpr char kWebhookEventSql[] =
+    "INSERT INTO task_events (task_id, at, state, attempt, node, instance_id, message)"
+    " SELECT id, $2::timestamptz, state, attempt, $3, instance_id, $4 FROM tasks"
+    " WHERE id = $1 AND deleted_at IS NULL";
+
+// Rate-limited or capped queues that have due tasks for these runners.
+constexpr char kLimitedQueuesSql[] =
+    "SELECT name FROM queues q"
+    " WHERE (q.max_running IS NOT NULL OR q.max_per_second IS NOT NULL)"
+    " AND EXISTS (SELECT 1 FROM tasks t WHERE t.queue = q.name"
+    "  AND t.state = 'scheduled' AND t.deleted_at IS NULL"
+    "  AND t.run_at <= $1::timestamptz AND t.runner = ANY($2::text[]))"
+    " ORDER BY name";
+constexpr char kAnyLimitedQueueSql[] =
+    "SELECT EXISTS (SELECT 1 FROM queues"
+    " WHERE max_running IS NOT NULL OR max_per_second IS NOT NULL)";
+
+// Locks the queue's row: claimers of one limited queue take turns, so
+// together they never pass its limits. A row lock waited for returns the
+// row's latest version, but the rest of that statement still sees the
+// snapshot from before the wait: the running count is a statement of its own.
+constexpr char kLockQueueSql[] =
+    "SELECT max_running, max_per_second::text, bucket_tokens::text, " SKED_PG_US("bucket_at")
+    " FROM queues WHERE name = $1 FOR UPDATE";
+constexpr char kQueueRunningSql[] =
+    "SELECT count(*) FROM tasks WHERE queue = $1 AND deleted_at IS NULL"
+    " AND state IN ('provisioning', 'running')";
+
+constexpr char kSaveBucketSql[] =
+    "UPDATE queues SET bucket_tokens = $2::float8, bucket_at = $3::timestamptz WHERE name = $1";
+
+constexpr char kQueuePutSql[] =
+    "INSERT INTO queues (name, max_running, max_per_second, updated_at)"
+    " VALUES ($1, $2::int8, $3::float8, $4::timestamptz)"
+    " ON CONFLICT (name) DO UPDATE SET max_running = excluded.max_running,"
+    " max_per_second = excluded.max_per_second, updated_at = excluded.updated_at,"
+    " bucket_tokens = NULL, bucket_at = NULL";
+
+// Configured queues and those live tasks name, with their counts.
+constexpr char kQueueListSql[] =
+    "WITH counts AS (SELECT queue,"
+    "  count(*) FILTER (WHERE state IN ('provisioning', 'running')) AS running,"
+    "  count(*) FILTER (WHERE state = 'scheduled') AS scheduled"
+    "  FROM tasks WHERE deleted_at IS NULL GROUP BY queue)"
+    " SELECT coalesce(q.name, c.queue), q.max_running, q.max_per_second::text, "
+    SKED_PG_US("q.updated_at") ", coalesce(c.running, 0), coalesce(c.scheduled, 0)"
+    " FROM queues q FULL JOIN counts c ON c.queue = q.name ORDER BY 1";
 
 // Inserts unless present, then reads: one statement, and the first writer
 // wins even when several nodes start at once.
@@ -529,6 +624,11 @@ class PostgresStore final : public core::Store {
   void TaskSubscribeDue(std::function<void(Time)> fn) override
       SKED_PG_LOCKS_EXCLUDED(subscriber_mu_, listener_mu_);
 
+  StatusOr<std::vector<core::WebhookDelivery>> WebhookClaim(
+      const core::WebhookClaimParams& params) override;
+  Status WebhookFinish(const core::WebhookFinishParams& params) override;
+  StatusOr<core::QueueLimits> QueuePut(const core::QueueLimits& limits) override;
+  StatusOr<std::vector<core::QueueInfo>> QueueList() override;
   StatusOr<std::string> SettingInit(const std::string& key, const std::string& value) override;
   Status Ping() override;
 
@@ -546,6 +646,13 @@ class PostgresStore final : public core::Store {
   std::invoke_result_t<Fn, Connection&> Transact(Fn&& fn);
 
   void OnDue(const std::optional<std::string>& payload) SKED_PG_LOCKS_EXCLUDED(subscriber_mu_);
+
+  // Whether any queue has limits, re-read at most every
+  // kLimitedQueuesRecheck (QueuePut here sets it at once): without any, a
+  // claim is a single statement.
+  bool MayHaveLimitedQueues();
+  std::atomic<int64_t> limited_checked_us_{0};
+  std::atomic<bool> has_limited_{true};
 
   const ConnectConfig config_;
   Pool pool_;
@@ -714,16 +821,189 @@ StatusOr<core::TaskPage> PostgresStore::TaskList(const core::TaskListParams& par
 
 StatusOr<std::vector<Task>> PostgresStore::TaskClaim(const core::TaskClaimParams& params) {
   if (params.limit <= 0 || params.runners.empty()) return std::vector<Task>();
-  Params p;
-  p.Add(params.now)
-      .Add(TextArrayLiteral(params.runners))
-      .Add(params.limit)
-      .Add(TextArrayLiteral(params.provisioning_runners))
-      .Add(params.node)
-      .Add(params.now + params.lease);
-  return Run([&](Connection& conn) -> StatusOr<std::vector<Task>> {
+  auto claim = [&](Connection& conn, int limit,
+                   const std::optional<std::string>& only) -> StatusOr<std::vector<Task>> {
+    Params p;
+    p.Add(params.now)
+        .Add(TextArrayLiteral(params.runners))
+        .Add(limit)
+        .Add(TextArrayLiteral(params.provisioning_runners))
+        .Add(params.node)
+        .Add(params.now + params.lease)
+        .Add(only.has_value() ? "false" : "true")
+        .Add(only);
     ASSIGN_OR_RETURN(Result r, conn.Exec(kClaimSql, p, "claim tasks"));
     return ReadTasks(r);
+  };
+  // The fast path: one statement over every queue without limits.
+  ASSIGN_OR_RETURN(std::vector<Task> claimed, Run([&](Connection& conn) {
+                     return claim(conn, params.limit, std::nullopt);
+                   }));
+  if (static_cast<int>(claimed.size()) >= params.limit || !MayHaveLimitedQueues()) {
+    return claimed;
+  }
+  // Then each limited queue with due tasks, under its row lock. An error
+  // here still returns what was claimed: those claims are committed.
+  auto queues = Run([&](Connection& conn) -> StatusOr<std::vector<std::string>> {
+    ASSIGN_OR_RETURN(Result r,
+                     conn.Exec(kLimitedQueuesSql,
+                               Params().Add(params.now).Add(TextArrayLiteral(params.runners)),
+                               "find limited queues"));
+    std::vector<std::string> names;
+    for (int i = 0; i < r.rows(); ++i) names.emplace_back(r.Text(i, 0));
+    return names;
+  });
+  if (!queues.ok()) return claimed.empty() ? StatusOr<std::vector<Task>>(queues.status()) : claimed;
+  for (const std::string& queue : *queues) {
+    const int want = params.limit - static_cast<int>(claimed.size());
+    if (want <= 0) break;
+    auto got = Transact([&](Connection& conn) -> StatusOr<std::vector<Task>> {
+      ASSIGN_OR_RETURN(Result q, conn.Exec(kLockQueueSql, Params().Add(queue), "lock queue"));
+      if (q.rows() == 0) return std::vector<Task>();  // limits removed meanwhile
+      int64_t allow = want;
+      if (!q.IsNull(0, 0)) {
+        ASSIGN_OR_RETURN(Result running,
+                         conn.Exec(kQueueRunningSql, Params().Add(queue), "count running"));
+        allow = std::min(allow, std::max<int64_t>(0, q.Int(0, 0) - running.Int(0, 0)));
+      }
+      std::optional<double> rate = OptDouble(q, 0, 1);
+      double tokens = 0;
+      if (rate.has_value()) {
+        tokens = core::QueueBucketTokens(*rate, OptDouble(q, 0, 2), OptTime(q, 0, 3), params.now);
+        allow = std::min(allow, static_cast<int64_t>(std::floor(tokens)));
+      }
+      if (allow <= 0) return std::vector<Task>();
+      ASSIGN_OR_RETURN(std::vector<Task> got, claim(conn, static_cast<int>(allow), queue));
+      if (rate.has_value() && !got.empty()) {
+        RETURN_IF_ERROR(conn.Exec(kSaveBucketSql,
+                                  Params()
+                                      .Add(queue)
+                                      .Add(FormatDouble(tokens - static_cast<double>(got.size())))
+                                      .Add(params.now),
+                                  "save rate bucket")
+                            .status());
+      }
+      return got;
+    });
+    if (!got.ok()) return claimed.empty() ? got : claimed;
+    for (Task& t : *got) claimed.push_back(std::move(t));
+  }
+  return claimed;
+}
+
+bool PostgresStore::MayHaveLimitedQueues() {
+  const int64_t now_us = core::ToMicros(core::Time(
+      std::chrono::duration_cast<Duration>(std::chrono::system_clock::now().time_since_epoch())));
+  if (now_us - limited_checked_us_.load() < kLimitedQueuesRecheck.count()) {
+    return has_limited_.load();
+  }
+  auto any = Run([&](Connection& conn) -> StatusOr<bool> {
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kAnyLimitedQueueSql, Params(), "any limited queue"));
+    return r.rows() == 1 && r.Text(0, 0) == "t";
+  });
+  if (!any.ok()) return true;  // look, rather than risk starving a queue
+  has_limited_.store(*any);
+  limited_checked_us_.store(now_us);
+  return *any;
+}
+
+StatusOr<std::vector<core::WebhookDelivery>> PostgresStore::WebhookClaim(
+    const core::WebhookClaimParams& params) {
+  if (params.limit <= 0) return std::vector<core::WebhookDelivery>();
+  return Run([&](Connection& conn) -> StatusOr<std::vector<core::WebhookDelivery>> {
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kWebhookClaimSql,
+                                         Params()
+                                             .Add(params.now)
+                                             .Add(params.limit)
+                                             .Add(params.node)
+                                             .Add(params.now + params.lease),
+                                         "claim webhooks"));
+    std::vector<core::WebhookDelivery> out;
+    for (int i = 0; i < r.rows(); ++i) {
+      ASSIGN_OR_RETURN(TaskState state, StateFromText(r.Text(i, 3)));
+      out.push_back({.id = r.Int(i, 0),
+                     .task_id = std::string(r.Text(i, 1)),
+                     .url = std::string(r.Text(i, 2)),
+                     .task_state = state,
+                     .attempt = static_cast<int>(r.Int(i, 4))});
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    return out;
+  });
+}
+
+Status PostgresStore::WebhookFinish(const core::WebhookFinishParams& params) {
+  const char* state =
+      params.delivered ? "delivered" : (params.retry_at.has_value() ? "pending" : "failed");
+  return Transact([&](Connection& conn) -> Status {
+    Params p;
+    p.Add(params.id).Add(params.attempt).Add(state).Add(params.retry_at);
+    if (params.delivered) {
+      p.AddNull();
+    } else {
+      p.Add(params.error);
+    }
+    if (params.delivered || !params.retry_at.has_value()) {
+      p.Add(params.now);
+    } else {
+      p.AddNull();
+    }
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kWebhookFinishSql, p, "finish webhook"));
+    if (r.rows() == 0) {
+      ASSIGN_OR_RETURN(Result e,
+                       conn.Exec(kWebhookExistsSql, Params().Add(params.id), "find webhook"));
+      if (e.rows() == 0) {
+        return core::NotFoundError("webhook " + std::to_string(params.id) + " not found");
+      }
+      return core::AbortedError("webhook attempt " + std::to_string(params.attempt) +
+                                " is no longer current");
+    }
+    return conn
+        .Exec(kWebhookEventSql,
+              Params()
+                  .Add(r.Text(0, 0))
+                  .Add(params.now)
+                  .Add(params.node)
+                  .Add(core::WebhookEventMessage(params)),
+              "append webhook event")
+        .status();
+  });
+}
+
+StatusOr<core::QueueLimits> PostgresStore::QueuePut(const core::QueueLimits& limits) {
+  RETURN_IF_ERROR(core::ValidateQueueLimits(limits));
+  return Run([&](Connection& conn) -> StatusOr<core::QueueLimits> {
+    Params p;
+    p.Add(limits.name).Add(limits.max_running);
+    if (limits.max_per_second.has_value()) {
+      p.Add(FormatDouble(*limits.max_per_second));
+    } else {
+      p.AddNull();
+    }
+    p.Add(limits.updated_at);
+    RETURN_IF_ERROR(conn.Exec(kQueuePutSql, p, "put queue").status());
+    if (limits.max_running.has_value() || limits.max_per_second.has_value()) {
+      has_limited_.store(true);
+    }
+    return limits;
+  });
+}
+
+StatusOr<std::vector<core::QueueInfo>> PostgresStore::QueueList() {
+  return Run([&](Connection& conn) -> StatusOr<std::vector<core::QueueInfo>> {
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kQueueListSql, Params(), "list queues"));
+    std::vector<core::QueueInfo> out;
+    for (int i = 0; i < r.rows(); ++i) {
+      core::QueueInfo q;
+      q.limits.name = std::string(r.Text(i, 0));
+      q.limits.max_running = r.OptInt(i, 1);
+      q.limits.max_per_second = OptDouble(r, i, 2);
+      q.limits.updated_at = OptTime(r, i, 3).value_or(Time{});
+      q.running = r.Int(i, 4);
+      q.scheduled = r.Int(i, 5);
+      out.push_back(std::move(q));
+    }
+    return out;
   });
 }
 

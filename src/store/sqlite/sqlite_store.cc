@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
@@ -355,6 +357,11 @@ class SqliteStore final : public core::Store {
   StatusOr<bool> LeaderElect(const std::string& node, Time now,
                              Duration ttl) override;
   Status LeaderResign(const std::string& node) override;
+  StatusOr<std::vector<core::WebhookDelivery>> WebhookClaim(
+      const core::WebhookClaimParams& params) override;
+  Status WebhookFinish(const core::WebhookFinishParams& params) override;
+  StatusOr<core::QueueLimits> QueuePut(const core::QueueLimits& limits) override;
+  StatusOr<std::vector<core::QueueInfo>> QueueList() override;
   StatusOr<std::string> SettingInit(const std::string& key, const std::string& value) override;
   Status Ping() override;
 
@@ -594,41 +601,244 @@ StatusOr<std::vector<Task>> SqliteStore::TaskClaim(
     const core::TaskClaimParams& params) {
   if (params.limit <= 0 || params.runners.empty()) return std::vector<Task>();
   return Write([&](Connection& conn) -> StatusOr<std::vector<Task>> {
-    std::vector<Task> due;
+    // What each limited queue may still take: its free running slots and
+    // the whole claims in its rate bucket.
+    struct Allowance {
+      int64_t left = 0;
+      std::optional<double> rate;
+      double tokens = 0;
+      int64_t taken = 0;
+    };
+    std::map<std::string, Allowance> limited;
     {
       ASSIGN_OR_RETURN(
           Statement st,
-          conn.Prepare("SELECT " SKED_TASK_COLUMNS
-                       " FROM tasks WHERE state = 'scheduled' "
-                       "AND deleted_at IS NULL AND run_at <= ? "
-                       "AND runner IN (SELECT value FROM json_each(?)) "
-                       "ORDER BY run_at, id LIMIT ?",
-                       "select due tasks"));
-      st.Bind(core::ToMicros(params.now))
-          .Bind(sqlite_internal::EncodeStringList(params.runners))
-          .Bind(params.limit);
-      ASSIGN_OR_RETURN(due, ReadTasks(st));
+          conn.Prepare(
+              "SELECT q.name, q.max_running, q.max_per_second, q.bucket_tokens, "
+              "q.bucket_at, (SELECT COUNT(*) FROM tasks t WHERE t.queue = q.name "
+              "AND t.deleted_at IS NULL AND t.state IN ('provisioning', 'running')) "
+              "FROM queues q WHERE q.max_running IS NOT NULL "
+              "OR q.max_per_second IS NOT NULL",
+              "read queue limits"));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, st.Step());
+        if (!row) break;
+        Allowance a;
+        a.left = std::numeric_limits<int64_t>::max();
+        if (!st.IsNull(1)) a.left = std::max<int64_t>(0, st.Int(1) - st.Int(5));
+        a.rate = st.OptDouble(2);
+        if (a.rate) {
+          a.tokens = core::QueueBucketTokens(*a.rate, st.OptDouble(3), OptTime(st, 4),
+                                             params.now);
+          a.left = std::min(a.left, static_cast<int64_t>(std::floor(a.tokens)));
+        }
+        limited[st.Text(0)] = a;
+      }
     }
     std::vector<Task> claimed;
-    claimed.reserve(due.size());
-    for (const Task& before : due) {
-      Task after = before;
-      const bool provisions =
-          std::find(params.provisioning_runners.begin(),
-                    params.provisioning_runners.end(),
-                    before.runner) != params.provisioning_runners.end();
-      after.state = provisions ? TaskState::kProvisioning : TaskState::kRunning;
-      after.attempt = before.attempt + 1;
-      after.lease_owner = params.node;
-      after.lease_expires_at = params.now + params.lease;
-      after.started_at = params.now;
-      after.handle.reset();
-      RETURN_IF_ERROR(CasUpdateTask(conn, before, after));
-      RETURN_IF_ERROR(
-          AppendEvent(conn, after, params.now, params.node, "claimed"));
-      claimed.push_back(std::move(after));
+    // A limited queue that runs out mid-batch is left out of the next round,
+    // so it never holds back the due tasks of other queues behind it.
+    for (int round = 0; round < 8; ++round) {
+      const int want = params.limit - static_cast<int>(claimed.size());
+      if (want <= 0) break;
+      std::vector<std::string> full;
+      for (const auto& [name, a] : limited) {
+        if (a.left <= 0) full.push_back(name);
+      }
+      std::vector<Task> due;
+      {
+        ASSIGN_OR_RETURN(
+            Statement st,
+            conn.Prepare("SELECT " SKED_TASK_COLUMNS
+                         " FROM tasks WHERE state = 'scheduled' "
+                         "AND deleted_at IS NULL AND run_at <= ? "
+                         "AND runner IN (SELECT value FROM json_each(?)) "
+                         "AND queue NOT IN (SELECT value FROM json_each(?)) "
+                         "ORDER BY run_at, id LIMIT ?",
+                         "select due tasks"));
+        st.Bind(core::ToMicros(params.now))
+            .Bind(sqlite_internal::EncodeStringList(params.runners))
+            .Bind(sqlite_internal::EncodeStringList(full))
+            .Bind(want);
+        ASSIGN_OR_RETURN(due, ReadTasks(st));
+      }
+      bool skipped = false;
+      for (const Task& before : due) {
+        auto lim = limited.find(before.queue);
+        if (lim != limited.end()) {
+          if (lim->second.left <= 0) {
+            skipped = true;
+            continue;
+          }
+          --lim->second.left;
+          ++lim->second.taken;
+        }
+        Task after = before;
+        const bool provisions =
+            std::find(params.provisioning_runners.begin(),
+                      params.provisioning_runners.end(),
+                      before.runner) != params.provisioning_runners.end();
+        after.state = provisions ? TaskState::kProvisioning : TaskState::kRunning;
+        after.attempt = before.attempt + 1;
+        after.lease_owner = params.node;
+        after.lease_expires_at = params.now + params.lease;
+        after.started_at = params.now;
+        after.handle.reset();
+        RETURN_IF_ERROR(CasUpdateTask(conn, before, after));
+        RETURN_IF_ERROR(
+            AppendEvent(conn, after, params.now, params.node, "claimed"));
+        claimed.push_back(std::move(after));
+      }
+      if (!skipped) break;
+    }
+    for (const auto& [name, a] : limited) {
+      if (!a.rate || a.taken == 0) continue;
+      ASSIGN_OR_RETURN(Statement st,
+                       conn.Prepare("UPDATE queues SET bucket_tokens = ?, bucket_at = ? "
+                                    "WHERE name = ?",
+                                    "save rate bucket"));
+      st.Bind(a.tokens - static_cast<double>(a.taken))
+          .Bind(core::ToMicros(params.now))
+          .Bind(name);
+      RETURN_IF_ERROR(st.Run());
     }
     return claimed;
+  });
+}
+
+StatusOr<std::vector<core::WebhookDelivery>> SqliteStore::WebhookClaim(
+    const core::WebhookClaimParams& params) {
+  if (params.limit <= 0) return std::vector<core::WebhookDelivery>();
+  return Write([&](Connection& conn) -> StatusOr<std::vector<core::WebhookDelivery>> {
+    const int64_t now = core::ToMicros(params.now);
+    std::vector<core::WebhookDelivery> due;
+    {
+      ASSIGN_OR_RETURN(
+          Statement st,
+          conn.Prepare("SELECT id, task_id, url, task_state, attempt FROM webhooks "
+                       "WHERE state = 'pending' AND next_attempt_at <= ? "
+                       "AND (lease_expires_at IS NULL OR lease_expires_at < ?) "
+                       "ORDER BY next_attempt_at, id LIMIT ?",
+                       "select due webhooks"));
+      st.Bind(now).Bind(now).Bind(params.limit);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, st.Step());
+        if (!row) break;
+        ASSIGN_OR_RETURN(TaskState state, StateFromText(st.Text(3)));
+        due.push_back({.id = st.Int(0),
+                       .task_id = st.Text(1),
+                       .url = st.Text(2),
+                       .task_state = state,
+                       .attempt = static_cast<int>(st.Int(4)) + 1});
+      }
+    }
+    for (const auto& d : due) {
+      ASSIGN_OR_RETURN(Statement st,
+                       conn.Prepare("UPDATE webhooks SET attempt = ?, lease_owner = ?, "
+                                    "lease_expires_at = ? WHERE id = ?",
+                                    "claim webhook"));
+      st.Bind(d.attempt)
+          .Bind(params.node)
+          .Bind(core::ToMicros(params.now + params.lease))
+          .Bind(d.id);
+      RETURN_IF_ERROR(st.Run());
+    }
+    return due;
+  });
+}
+
+Status SqliteStore::WebhookFinish(const core::WebhookFinishParams& params) {
+  return Write([&](Connection& conn) -> Status {
+    std::string task_id;
+    {
+      ASSIGN_OR_RETURN(Statement st,
+                       conn.Prepare("SELECT task_id, state, attempt FROM webhooks WHERE id = ?",
+                                    "read webhook"));
+      st.Bind(params.id);
+      ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) return core::NotFoundError("webhook " + std::to_string(params.id) + " not found");
+      if (st.Text(1) != "pending" || st.Int(2) != params.attempt) {
+        return core::AbortedError("webhook attempt " + std::to_string(params.attempt) +
+                                  " is no longer current");
+      }
+      task_id = st.Text(0);
+    }
+    const char* state =
+        params.delivered ? "delivered" : (params.retry_at.has_value() ? "pending" : "failed");
+    {
+      ASSIGN_OR_RETURN(
+          Statement st,
+          conn.Prepare("UPDATE webhooks SET state = ?, next_attempt_at = COALESCE(?, "
+                       "next_attempt_at), lease_owner = NULL, lease_expires_at = NULL, "
+                       "last_error = ?, finished_at = ? WHERE id = ?",
+                       "finish webhook"));
+      st.Bind(state)
+          .Bind(Micros(params.retry_at))
+          .Bind(params.delivered ? std::optional<std::string>() : params.error)
+          .Bind(params.delivered || !params.retry_at ? std::optional<int64_t>(
+                                                           core::ToMicros(params.now))
+                                                     : std::nullopt)
+          .Bind(params.id);
+      RETURN_IF_ERROR(st.Run());
+    }
+    // A line in the task's history, in its current state.
+    ASSIGN_OR_RETURN(std::optional<Task> task, FindLiveTask(conn, task_id));
+    if (!task.has_value()) return core::OkStatus();  // deleted since
+    return AppendEvent(conn, *task, params.now, params.node, core::WebhookEventMessage(params));
+  });
+}
+
+StatusOr<core::QueueLimits> SqliteStore::QueuePut(const core::QueueLimits& limits) {
+  RETURN_IF_ERROR(core::ValidateQueueLimits(limits));
+  return Write([&](Connection& conn) -> StatusOr<core::QueueLimits> {
+    ASSIGN_OR_RETURN(
+        Statement st,
+        conn.Prepare("INSERT INTO queues (name, max_running, max_per_second, updated_at) "
+                     "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                     "max_running = excluded.max_running, "
+                     "max_per_second = excluded.max_per_second, "
+                     "updated_at = excluded.updated_at, "
+                     "bucket_tokens = NULL, bucket_at = NULL",
+                     "put queue"));
+    st.Bind(limits.name)
+        .Bind(limits.max_running)
+        .Bind(limits.max_per_second)
+        .Bind(core::ToMicros(limits.updated_at));
+    RETURN_IF_ERROR(st.Run());
+    return limits;
+  });
+}
+
+StatusOr<std::vector<core::QueueInfo>> SqliteStore::QueueList() {
+  return Read([&](Connection& conn) -> StatusOr<std::vector<core::QueueInfo>> {
+    // SQLite has no FULL JOIN before 3.39: the names first, then the parts.
+    ASSIGN_OR_RETURN(
+        Statement st,
+        conn.Prepare(
+            "WITH names AS (SELECT name FROM queues UNION "
+            "  SELECT DISTINCT queue FROM tasks WHERE deleted_at IS NULL), "
+            "counts AS (SELECT queue, "
+            "  SUM(state IN ('provisioning', 'running')) AS running, "
+            "  SUM(state = 'scheduled') AS scheduled "
+            "  FROM tasks WHERE deleted_at IS NULL GROUP BY queue) "
+            "SELECT n.name, q.max_running, q.max_per_second, q.updated_at, "
+            "  COALESCE(c.running, 0), COALESCE(c.scheduled, 0) "
+            "FROM names n LEFT JOIN queues q ON q.name = n.name "
+            "LEFT JOIN counts c ON c.queue = n.name ORDER BY n.name",
+            "list queues"));
+    std::vector<core::QueueInfo> out;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) return out;
+      core::QueueInfo q;
+      q.limits.name = st.Text(0);
+      q.limits.max_running = st.OptInt(1);
+      q.limits.max_per_second = st.OptDouble(2);
+      q.limits.updated_at = OptTime(st, 3).value_or(Time{});
+      q.running = st.Int(4);
+      q.scheduled = st.Int(5);
+      out.push_back(std::move(q));
+    }
   });
 }
 

@@ -53,6 +53,12 @@ Statement& Statement::Bind(int64_t v) {
   return *this;
 }
 
+Statement& Statement::Bind(double v) {
+  int rc = sqlite3_bind_double(stmt_, next_param_++, v);
+  if (rc != SQLITE_OK && bind_rc_ == 0) bind_rc_ = rc;
+  return *this;
+}
+
 Statement& Statement::Bind(std::string_view v) {
   int rc = sqlite3_bind_text64(stmt_, next_param_++, v.data(), v.size(),
                                SQLITE_TRANSIENT, SQLITE_UTF8);
@@ -85,6 +91,13 @@ core::Status Statement::Run() {
 
 bool Statement::IsNull(int col) const {
   return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+}
+
+double Statement::Double(int col) const { return sqlite3_column_double(stmt_, col); }
+
+std::optional<double> Statement::OptDouble(int col) const {
+  if (IsNull(col)) return std::nullopt;
+  return Double(col);
 }
 
 int64_t Statement::Int(int col) const {

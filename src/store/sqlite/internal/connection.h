@@ -47,6 +47,7 @@ class Statement {
 
   Statement& Bind(int64_t v);
   Statement& Bind(int v) { return Bind(static_cast<int64_t>(v)); }
+  Statement& Bind(double v);
   Statement& Bind(std::string_view v);
   Statement& Bind(const std::string& v) { return Bind(std::string_view(v)); }
   Statement& Bind(const char* v) { return Bind(std::string_view(v)); }
@@ -66,6 +67,8 @@ class Statement {
   int64_t Int(int col) const;
   std::string Text(int col) const;
   std::optional<int64_t> OptInt(int col) const;
+  double Double(int col) const;
+  std::optional<double> OptDouble(int col) const;
   std::optional<std::string> OptText(int col) const;
 
  private:
