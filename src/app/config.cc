@@ -40,6 +40,10 @@ void AddServeFlags(CLI::App& cmd, ServeConfig& c) {
                  "Key of the per-attempt callback tokens (default: generated once, kept beside "
                  "the database)")
       ->envname("SKED_CALLBACK_SECRET");
+  cmd.add_option("--webhook-secret", c.webhook_secret,
+                 "Key of the X-Sked-Signature HMAC on webhooks (default: generated once, kept in "
+                 "the database)")
+      ->envname("SKED_WEBHOOK_SECRET");
   cmd.add_option("--callback-url", c.callback_url,
                  "Base URL by which jobs reach this API (default: http://<listen>)")
       ->envname("SKED_CALLBACK_URL");
@@ -94,6 +98,8 @@ core::Status ValidateServeConfig(ServeConfig& c) {
   for (const auto& t : c.api_tokens)
     if (t.empty() || t.find_first_of(" \t\r\n") != std::string::npos)
       return core::InvalidArgumentError("--api-token: tokens must be non-empty, without spaces");
+  if (!c.webhook_secret.empty() && c.webhook_secret.size() < 16)
+    return core::InvalidArgumentError("--webhook-secret: use at least 16 characters");
   if (!c.callback_secret.empty() && c.callback_secret.size() < 16)
     return core::InvalidArgumentError("--callback-secret: use at least 16 characters");
   if (c.db_pool_size < 0 || c.db_pool_size > 256)

@@ -32,6 +32,7 @@ struct ServeConfig {
   std::vector<std::string> api_tokens;    // --api-token (repeatable), SKED_API_TOKEN (comma list)
   int concurrency = 64;                   // --concurrency, SKED_CONCURRENCY
   std::string callback_secret;            // --callback-secret; default generated and kept
+  std::string webhook_secret;             // --webhook-secret; default generated and kept
   std::string callback_url;               // --callback-url; default http://<listen>
   double lease_s = 30;                    // --lease-s
   double shutdown_grace_s = 30;           // --shutdown-grace-s

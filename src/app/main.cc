@@ -26,8 +26,10 @@
 #include "core/logger.h"
 #include "exec/builtin/builtin_executor.h"
 #include "sched/engine.h"
+#include "notify/http_notifier.h"
 #include "sched/executor_registry.h"
 #include "sched/task_service.h"
+#include "sched/webhook_dispatcher.h"
 #include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -134,6 +136,16 @@ int Serve(const ServeConfig& cfg) {
     secret = *s;
   }
 
+  std::string webhook_secret = cfg.webhook_secret;
+  if (webhook_secret.empty()) {
+    auto s = store->SettingInit("webhook_secret", RandomSecret());
+    if (!s.ok()) {
+      spdlog::error("webhook secret: {}", s.status().ToString());
+      return 1;
+    }
+    webhook_secret = *s;
+  }
+
   exec::BuiltinExecutor builtin({.time_scale = cfg.time_scale,
                                  .bar_url = cfg.bar_url,
                                  .bar_workers = exec::kDefaultBarWorkers,
@@ -163,6 +175,15 @@ int Serve(const ServeConfig& cfg) {
         {"SKED_CALLBACK_URL", callback_base + "/v1/tasks/" + t.id + "/callback"},
         {"SKED_CALLBACK_TOKEN", api::CallbackToken(secret, t.id, t.attempt)}};
   };
+  notify::HttpNotifier notifier({.secret = webhook_secret,
+                                 .timeout = notify::kDefaultWebhookTimeout,
+                                 .user_agent = std::string("sked/") + kVersion});
+  sched::WebhookDispatcherOptions wo;
+  wo.node_id = eo.node_id;
+  wo.time_scale = cfg.time_scale;
+  wo.logger = &logger;
+  sched::WebhookDispatcher webhooks(wo, *store, notifier, clock);
+  eo.on_recorded = [&webhooks] { webhooks.Wake(); };
   sched::Engine engine(eo, *store, executors, clock);
   sched::TaskService service(*store, &engine, clock);
 
@@ -192,6 +213,7 @@ int Serve(const ServeConfig& cfg) {
     spdlog::error("engine: {}", st.message());
     return 1;
   }
+  webhooks.Start();
   spdlog::info("sked {} node {} listening on http://{}:{} (db {})", kVersion, eo.node_id,
                cfg.listen_host, server.port(), RedactDbUrl(cfg.db));
 
@@ -200,6 +222,7 @@ int Serve(const ServeConfig& cfg) {
   spdlog::info("received {}; stopping: no new claims, up to {}s for running tasks",
                sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.shutdown_grace_s);
   engine.Stop();
+  webhooks.Stop();
   server.Stop();
   spdlog::info("stopped");
   return 0;

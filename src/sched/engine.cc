@@ -199,6 +199,7 @@ void Engine::CompletionLoop() {
     std::deque<Completion> again;
     for (auto& c : batch) {
       if (RecordCompletion(c)) {
+        if (options_.on_recorded) options_.on_recorded();
         std::lock_guard g(mu_);
         auto it = running_.find(c.id);
         if (it != running_.end() && it->second.task.attempt == c.attempt) running_.erase(it);

@@ -75,6 +75,9 @@ struct EngineOptions {
   int claim_batch = kDefaultClaimBatch;
   // Extra environment for each attempt (callback URL and token); may be empty.
   std::function<std::map<std::string, std::string>(const core::Task&)> job_env;
+  // Called (on the engine's completion thread) after an outcome was
+  // recorded, e.g. to wake the webhook dispatcher. May be empty.
+  std::function<void()> on_recorded;
   // Where the engine reports what it does. Default: discard.
   core::Logger* logger = nullptr;
 };

@@ -59,12 +59,11 @@ bool IsUuidV7(std::string_view s) {
   return std::regex_match(s.begin(), s.end(), kUuid7);
 }
 
-std::string CallbackToken(std::string_view secret, std::string_view id, int64_t attempt) {
-  std::string msg = std::string(id) + ":" + std::to_string(attempt);
+std::string HmacSha256Hex(std::string_view key, std::string_view message) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), out, &len);
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(message.data()), message.size(), out, &len);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
   for (unsigned int i = 0; i < len; ++i) {
@@ -72,6 +71,10 @@ std::string CallbackToken(std::string_view secret, std::string_view id, int64_t 
     hex.push_back(kHex[out[i] & 15]);
   }
   return hex;
+}
+
+std::string CallbackToken(std::string_view secret, std::string_view id, int64_t attempt) {
+  return HmacSha256Hex(secret, std::string(id) + ":" + std::to_string(attempt));
 }
 
 // ---- JSON access ------------------------------------------------------------

@@ -52,6 +52,8 @@ SysMs TimeField(const json::object& o, std::string_view key);
 bool IsUuidV7(std::string_view s);
 // Lower-case hex HMAC-SHA256(key = secret, msg = "<id>:<attempt>").
 std::string CallbackToken(std::string_view secret, std::string_view id, int64_t attempt);
+// Lower-case hex HMAC-SHA256 of `message` under `key` (webhook signatures).
+std::string HmacSha256Hex(std::string_view key, std::string_view message);
 
 // ---- JSON access ------------------------------------------------------------
 

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -47,6 +48,37 @@ std::vector<std::string> StubHttpServer::requests() const {
   return requests_;
 }
 
+std::vector<StubHttpServer::Request> StubHttpServer::full_requests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return full_;
+}
+
+void StubHttpServer::ScriptStatuses(std::vector<int> statuses) {
+  std::lock_guard<std::mutex> lock(mu_);
+  script_ = std::move(statuses);
+}
+
+std::string StubHttpServer::Request::Header(std::string_view name) const {
+  auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  const std::string want = lower(std::string(name)) + ":";
+  size_t pos = 0;
+  while (pos < headers.size()) {
+    size_t end = headers.find("\r\n", pos);
+    if (end == std::string::npos) end = headers.size();
+    std::string line = headers.substr(pos, end - pos);
+    if (lower(line.substr(0, want.size())) == want) {
+      std::string v = line.substr(want.size());
+      while (!v.empty() && v.front() == ' ') v.erase(v.begin());
+      return v;
+    }
+    pos = end + 2;
+  }
+  return "";
+}
+
 void StubHttpServer::Loop() {
   while (!stop_) {
     pollfd p{listen_fd_, POLLIN, 0};
@@ -59,22 +91,44 @@ void StubHttpServer::Loop() {
 }
 
 void StubHttpServer::Serve(int fd) {
-  // Read the request head (the bar task sends no body), bounded in time and size.
-  std::string head;
+  // Read the head, then Content-Length bytes of body, bounded in time and size.
+  std::string data;
   char buf[4096];
-  while (head.find("\r\n\r\n") == std::string::npos && head.size() < 65536 && !stop_) {
+  auto read_more = [&]() {
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 2000) <= 0) return;
+    if (::poll(&p, 1, 2000) <= 0) return false;
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) return;
-    head.append(buf, static_cast<size_t>(n));
+    if (n <= 0) return false;
+    data.append(buf, static_cast<size_t>(n));
+    return true;
+  };
+  while (data.find("\r\n\r\n") == std::string::npos && data.size() < 65536 && !stop_) {
+    if (!read_more()) return;
   }
+  const size_t head_end = data.find("\r\n\r\n");
+  if (head_end == std::string::npos) return;
+  Request req;
+  const size_t line_end = data.find("\r\n");
+  req.line = data.substr(0, line_end);
+  req.headers = data.substr(line_end + 2, head_end + 2 - (line_end + 2));
+  const std::string length = req.Header("content-length");
+  const size_t want = length.empty() ? 0 : std::stoul(length);
+  while (data.size() - (head_end + 4) < want && want <= (1u << 20) && !stop_) {
+    if (!read_more()) return;
+  }
+  req.body = data.substr(head_end + 4, want);
+  int status = status_;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    requests_.push_back(head.substr(0, head.find("\r\n")));
+    requests_.push_back(req.line);
+    full_.push_back(req);
+    if (!script_.empty()) {
+      status = script_.front();
+      script_.erase(script_.begin());
+    }
   }
-  std::string reply = "HTTP/1.1 " + std::to_string(status_) + " Stub\r\n";
-  if (status_ != 204 && status_ != 304) reply += "Content-Length: 0\r\n";
+  std::string reply = "HTTP/1.1 " + std::to_string(status) + " Stub\r\n";
+  if (status != 204 && status != 304) reply += "Content-Length: 0\r\n";
   reply += "Connection: close\r\n\r\n";
   ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
   ::shutdown(fd, SHUT_WR);
