@@ -8,6 +8,7 @@
 #include <boost/url/scheme.hpp>
 #include <cmath>
 #include <optional>
+#include <utility>
 
 #include "api/internal/codec_util.h"
 
@@ -177,17 +178,9 @@ core::Status ParseLabels(const boost::json::value& v, const Paths& paths, core::
 }
 
 core::Status ParseNotifyUrl(const boost::json::value& v, const Paths& paths, core::Task& task) {
-  const std::string path = paths("notify_url");
-  if (!v.is_string()) return Invalid(path, "must be a string");
-  std::string_view s = View(v.get_string());
-  if (Utf8Length(s) > kMaxNotifyUrlChars) return Invalid(path, "longer than 2048 characters");
-  auto url = boost::urls::parse_uri(s);
-  bool ok = url.has_value() &&
-            (url->scheme_id() == boost::urls::scheme::http ||
-             url->scheme_id() == boost::urls::scheme::https) &&
-            url->has_authority() && !url->encoded_host().empty();
-  if (!ok) return Invalid(path, "must be an http:// or https:// URL");
-  task.notify_url = std::string(s);
+  auto url = ParseNotifyUrlValue(v);
+  if (!url.ok()) return Invalid(paths("notify_url"), url.status().message());
+  task.notify_url = std::move(url).value();
   return core::OkStatus();
 }
 
@@ -245,6 +238,20 @@ core::StatusOr<core::Time> ParseTimeValue(const boost::json::value& v) {
   if (!detail::TimeInRange(t))
     return core::InvalidArgumentError(std::string(detail::kTimeOutOfRange));
   return t;
+}
+
+core::StatusOr<std::string> ParseNotifyUrlValue(const boost::json::value& v) {
+  if (!v.is_string()) return core::InvalidArgumentError("must be a string");
+  std::string_view s = View(v.get_string());
+  if (Utf8Length(s) > kMaxNotifyUrlChars)
+    return core::InvalidArgumentError("longer than 2048 characters");
+  auto url = boost::urls::parse_uri(s);
+  bool ok = url.has_value() &&
+            (url->scheme_id() == boost::urls::scheme::http ||
+             url->scheme_id() == boost::urls::scheme::https) &&
+            url->has_authority() && !url->encoded_host().empty();
+  if (!ok) return core::InvalidArgumentError("must be an http:// or https:// URL");
+  return std::string(s);
 }
 
 core::StatusOr<core::Task> ParseCreateTask(const boost::json::value& body,

@@ -81,6 +81,13 @@ core::StatusOr<core::Task> ParseCreateTask(const boost::json::value& body,
 // "out of range (...)" for a time outside those years.
 core::StatusOr<core::Time> ParseTimeValue(const boost::json::value& v);
 
+// A notify_url input: a string of at most 2048 characters that is an absolute
+// http:// or https:// URL with a host. OK: the URL as given. InvalidArgument
+// with the bare reason (no field path; callers prepend theirs): "must be a
+// string", "longer than 2048 characters" or "must be an http:// or https://
+// URL". REQUIRES: a string `v` is valid UTF-8 (see detail::CheckUtf8).
+core::StatusOr<std::string> ParseNotifyUrlValue(const boost::json::value& v);
+
 // Decodes `{"tasks": [ ... ]}` with 1..1000 elements, each as ParseCreateTask
 // with prefix "tasks[i].". OK: the tasks in order. InvalidArgument as above,
 // "tasks: ..." for the array itself, or "<name>: unknown field".
