@@ -6,6 +6,7 @@
 #include <boost/url/parse_query.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <sstream>
 
 #include "api/callback_request.h"
@@ -15,6 +16,8 @@
 #include "api/legacy_json.h"
 #include "api/list_query.h"
 #include "api/queue_json.h"
+#include "api/schedule_json.h"
+#include "core/ids.h"
 #include "api/task_json.h"
 
 namespace sked::api {
@@ -98,8 +101,12 @@ json::array TasksToJson(const std::vector<core::Task>& tasks) {
 }  // namespace
 
 Api::Api(ApiOptions options, sched::TaskService& service, const sched::Engine* engine,
-         const core::Clock& clock)
-    : options_(std::move(options)), service_(service), engine_(engine), clock_(clock) {
+         const core::Clock& clock, sched::ScheduleService* schedules)
+    : options_(std::move(options)),
+      service_(service),
+      engine_(engine),
+      clock_(clock),
+      schedules_(schedules) {
   AddRoutes();
 }
 
@@ -130,6 +137,15 @@ void Api::AddRoutes() {
         [this](auto& req, auto& p) { return Callback(req, p.at("id")); });
   r.Add("GET", "/v1/nodes", [this](auto&, auto&) { return Nodes(); });
   r.Add("GET", "/v1/queues", [this](auto&, auto&) { return ListQueues(); });
+  r.Add("POST", "/v1/schedules", [this](auto& req, auto&) { return CreateSchedule(req); });
+  r.Add("GET", "/v1/schedules", [this](auto& req, auto&) { return ListSchedules(req); });
+  r.Add("GET", "/v1/schedules/{id}", [this](auto&, auto& p) { return GetSchedule(p.at("id")); });
+  r.Add("DELETE", "/v1/schedules/{id}",
+        [this](auto&, auto& p) { return DeleteSchedule(p.at("id")); });
+  r.Add("POST", "/v1/schedules/{id}/pause",
+        [this](auto&, auto& p) { return PauseSchedule(p.at("id"), true); });
+  r.Add("POST", "/v1/schedules/{id}/resume",
+        [this](auto&, auto& p) { return PauseSchedule(p.at("id"), false); });
   r.Add("PUT", "/v1/queues/{name}",
         [this](auto& req, auto& p) { return PutQueue(req, p.at("name")); });
   // Health, metrics, documents.
@@ -285,6 +301,78 @@ HttpResponse Api::PutQueue(const HttpRequest& req, const std::string& name) {
     if (q.limits.name == name) return Json(200, QueueToJson(q));
   }
   return Json(200, QueueToJson({.limits = *put}));
+}
+
+HttpResponse Api::CreateSchedule(const HttpRequest& req) {
+  if (schedules_ == nullptr) return Error(core::UnavailableError("schedules are not enabled"));
+  auto body = ParseBody(req);
+  if (!body.ok()) return Error(body.status());
+  auto s = ParseCreateSchedule(*body, options_.create_defaults, clock_.Now());
+  if (!s.ok()) return Error(s.status());
+  auto created = schedules_->Create(std::move(*s));
+  if (!created.ok()) return Error(created.status());
+  HttpResponse resp = Json(201, ScheduleToJson(*created));
+  resp.headers.emplace_back("Location", "/v1/schedules/" + created->id);
+  return resp;
+}
+
+HttpResponse Api::ListSchedules(const HttpRequest& req) {
+  if (schedules_ == nullptr) return Error(core::UnavailableError("schedules are not enabled"));
+  auto q = QueryParams(req);
+  if (!q.ok()) return Error(q.status());
+  core::ScheduleListParams params;
+  for (const auto& p : *q) {
+    const std::string key = p.key;
+    const std::string value = p.has_value ? std::string(p.value) : "";
+    if (key == "limit") {
+      if (value.empty()) continue;
+      bool digits = value.size() <= 4 &&
+                    std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+      int n = digits ? std::stoi(value) : 0;
+      if (n < 1 || n > 1000) {
+        return Error(core::InvalidArgumentError("limit: must be an integer from 1 to 1000"));
+      }
+      params.limit = n;
+    } else if (key == "cursor") {
+      if (value.empty()) continue;
+      if (!core::IsUuid(value)) return Error(core::InvalidArgumentError("cursor: malformed"));
+      params.after_id = value;
+    } else {
+      bool safe = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.';
+      });
+      return Error(core::InvalidArgumentError(safe ? key + ": unknown parameter"
+                                                   : std::string("unknown parameter")));
+    }
+  }
+  auto page = schedules_->List(params);
+  if (!page.ok()) return Error(page.status());
+  json::array a;
+  for (const auto& s : page->schedules) a.push_back(ScheduleToJson(s));
+  return Json(200, json::object{{"schedules", std::move(a)},
+                                {"next_cursor", page->next ? json::value(*page->next)
+                                                           : json::value(nullptr)}});
+}
+
+HttpResponse Api::GetSchedule(const std::string& id) {
+  if (schedules_ == nullptr) return Error(core::UnavailableError("schedules are not enabled"));
+  auto s = schedules_->Get(id);
+  if (!s.ok()) return Error(s.status());
+  return Json(200, ScheduleToJson(*s));
+}
+
+HttpResponse Api::DeleteSchedule(const std::string& id) {
+  if (schedules_ == nullptr) return Error(core::UnavailableError("schedules are not enabled"));
+  auto st = schedules_->Delete(id);
+  if (!st.ok()) return Error(st);
+  return NoContent();
+}
+
+HttpResponse Api::PauseSchedule(const std::string& id, bool pause) {
+  if (schedules_ == nullptr) return Error(core::UnavailableError("schedules are not enabled"));
+  auto s = pause ? schedules_->Pause(id) : schedules_->Resume(id);
+  if (!s.ok()) return Error(s.status());
+  return Json(200, ScheduleToJson(*s));
 }
 
 HttpResponse Api::ListQueues() {

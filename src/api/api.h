@@ -20,6 +20,7 @@
 #include "api/task_request.h"
 #include "core/clock.h"
 #include "sched/engine.h"
+#include "sched/schedule_service.h"
 #include "sched/task_service.h"
 
 namespace sked::api {
@@ -36,9 +37,10 @@ struct ApiOptions {
 
 class Api {
  public:
-  // `service` and `clock` must outlive the Api; `engine` may be null.
+  // `service` and `clock` must outlive the Api; `engine` and `schedules` may
+  // be null (then the schedule routes answer 503).
   Api(ApiOptions options, sched::TaskService& service, const sched::Engine* engine,
-      const core::Clock& clock);
+      const core::Clock& clock, sched::ScheduleService* schedules = nullptr);
 
   HttpResponse Handle(const HttpRequest& req);
 
@@ -58,6 +60,11 @@ class Api {
   HttpResponse Nodes();
   HttpResponse PutQueue(const HttpRequest& req, const std::string& name);
   HttpResponse ListQueues();
+  HttpResponse CreateSchedule(const HttpRequest& req);
+  HttpResponse ListSchedules(const HttpRequest& req);
+  HttpResponse GetSchedule(const std::string& id);
+  HttpResponse DeleteSchedule(const std::string& id);
+  HttpResponse PauseSchedule(const std::string& id, bool pause);
   HttpResponse Metrics();
   HttpResponse Ready();
 
@@ -75,6 +82,7 @@ class Api {
   sched::TaskService& service_;
   const sched::Engine* engine_;
   const core::Clock& clock_;
+  sched::ScheduleService* schedules_;
   Router router_;
 
   std::mutex metrics_mu_;

@@ -28,6 +28,8 @@
 #include "sched/engine.h"
 #include "notify/http_notifier.h"
 #include "sched/executor_registry.h"
+#include "sched/schedule_runner.h"
+#include "sched/schedule_service.h"
 #include "sched/task_service.h"
 #include "sched/webhook_dispatcher.h"
 #include "store/postgres/postgres_store.h"
@@ -187,12 +189,23 @@ int Serve(const ServeConfig& cfg) {
   sched::Engine engine(eo, *store, executors, clock);
   sched::TaskService service(*store, &engine, clock);
 
+  sched::ScheduleCalendar calendar;
+  sched::ScheduleRunnerOptions ro;
+  ro.logger = &logger;
+  ro.on_fired = [&engine](const core::ScheduleFireResult& r) {
+    for (const auto& t : r.cancelled) engine.AbortLocal(t.id);
+    if (!r.inserted.empty()) engine.Wake();
+  };
+  sched::ScheduleRunner schedule_runner(ro, *store, calendar, clock);
+  sched::ScheduleService schedules(*store, calendar, clock,
+                                   [&schedule_runner] { schedule_runner.Wake(); });
+
   api::ApiOptions ao;
   ao.api_tokens = cfg.api_tokens;
   ao.callback_secret = secret;
   ao.version = kVersion;
   // Built before the server starts, so no request can find it missing.
-  api::Api api(ao, service, &engine, clock);
+  api::Api api(ao, service, &engine, clock, &schedules);
 
   api::HttpServerOptions http_options;
   http_options.host = cfg.listen_host;
@@ -214,6 +227,7 @@ int Serve(const ServeConfig& cfg) {
     return 1;
   }
   webhooks.Start();
+  schedule_runner.Start();
   spdlog::info("sked {} node {} listening on http://{}:{} (db {})", kVersion, eo.node_id,
                cfg.listen_host, server.port(), RedactDbUrl(cfg.db));
 
@@ -221,6 +235,7 @@ int Serve(const ServeConfig& cfg) {
   sigwait(&stop_signals, &sig);
   spdlog::info("received {}; stopping: no new claims, up to {}s for running tasks",
                sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.shutdown_grace_s);
+  schedule_runner.Stop();
   engine.Stop();
   webhooks.Stop();
   server.Stop();

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/schedule.h"
 #include "core/status.h"
 #include "core/task.h"
 #include "core/time.h"
@@ -229,6 +230,37 @@ struct WebhookFinishParams {
   Time now{};
 };
 
+struct ScheduleListParams {
+  int limit = 100;                      // REQUIRES: 1 <= limit <= 1000
+  std::optional<std::string> after_id;  // keyset: ids greater than this
+};
+
+struct SchedulePage {
+  std::vector<Schedule> schedules;  // by id (creation order)
+  std::optional<std::string> next;  // the last id, when more may follow
+};
+
+// Creates a schedule's due occurrences and moves it on, atomically.
+struct ScheduleFireParams {
+  std::string id;
+  // Compare-and-set: applies only while the schedule is unpaused and its
+  // next_run_at is still this, so two nodes never create one occurrence twice.
+  std::optional<Time> expected_next_run_at;
+  std::optional<Time> next_run_at;  // the new value
+  // Ready tasks (id, created_at, run_at, schedule_id, occurrence set) to insert.
+  std::vector<Task> occurrences;
+  // Against the schedule's live tasks: kSkip inserts nothing when there is
+  // one; kCancelPrevious cancels them first.
+  OverlapPolicy overlap = OverlapPolicy::kAllow;
+  Time now{};
+};
+
+struct ScheduleFireResult {
+  std::vector<Task> inserted;
+  std::vector<Task> cancelled;  // as they were before (to stop their attempts)
+  int skipped = 0;              // occurrences not created because of kSkip
+};
+
 // The line WebhookFinish adds to the task's history; one text for every
 // backend.
 inline std::string WebhookEventMessage(const WebhookFinishParams& p) {
@@ -333,6 +365,26 @@ class Store {
   // on its next poll. Replaces an earlier subscriber; an empty `fn` removes it.
   // Backends that serve a single process may never call it (the default).
   virtual void TaskSubscribeDue(std::function<void(Time)> fn) {}
+
+  // --- Schedules ------------------------------------------------------------
+
+  // kAlreadyExists if the id is taken; kInvalidArgument for an empty id.
+  virtual StatusOr<Schedule> ScheduleInsert(const Schedule& schedule) = 0;
+  // kNotFound if absent or deleted.
+  virtual StatusOr<Schedule> ScheduleGet(const std::string& id) = 0;
+  virtual StatusOr<SchedulePage> ScheduleList(const ScheduleListParams& params) = 0;
+  // Removes the schedule; the tasks it created stay. kNotFound if absent.
+  virtual Status ScheduleDelete(const std::string& id) = 0;
+  // Sets paused and next_run_at (and updated_at = now). kNotFound if absent.
+  virtual StatusOr<Schedule> ScheduleSetPaused(const std::string& id, bool paused,
+                                               std::optional<Time> next_run_at, Time now) = 0;
+  // Unpaused schedules with next_run_at <= before, earliest first.
+  virtual StatusOr<std::vector<Schedule>> ScheduleListDue(Time before, int limit) = 0;
+  // The earliest next_run_at of the unpaused schedules, or nullopt.
+  virtual StatusOr<std::optional<Time>> ScheduleNextRunAt() = 0;
+  // See ScheduleFireParams. kAborted when the compare-and-set fails (another
+  // node fired it, or it was paused or changed); kNotFound if absent.
+  virtual StatusOr<ScheduleFireResult> ScheduleFire(const ScheduleFireParams& params) = 0;
 
   // --- Queues ---------------------------------------------------------------
 

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <ostream>
 #include <set>
+#include <atomic>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -1720,6 +1721,261 @@ TEST_P(StoreConformanceTest, NodeHeartbeatCreatesAndRefreshes) {
   EXPECT_EQ(Us(nodes[0].last_heartbeat), Us(kT0 + seconds(15)));
   EXPECT_EQ(nodes[1].id, kNodeB);
   EXPECT_EQ(Us(nodes[1].last_heartbeat), Us(kT0 + seconds(1)));
+}
+
+// ===== Schedules =============================================================
+
+core::Schedule MakeSchedule(const std::string& id, std::optional<Time> next_run_at = kT0) {
+  core::Schedule s;
+  s.id = id;
+  s.cron = "*/5 * * * *";
+  s.timezone = "Europe/Berlin";
+  s.task.type = "noop";
+  s.task.runner = "builtin";
+  s.task.queue = "nightly";
+  s.task.max_attempts = 4;
+  s.task.timeout_s = 120;
+  s.task.labels = {{"team", "data"}};
+  s.task.notify_url = "http://127.0.0.1:9/task";
+  s.overlap = core::OverlapPolicy::kSkip;
+  s.catch_up = core::CatchUpPolicy::kAll;
+  s.notify_url = "http://127.0.0.1:9/schedule";
+  s.next_run_at = next_run_at;
+  s.created_at = kT0 - seconds(60);
+  s.updated_at = kT0 - seconds(60);
+  return s;
+}
+
+// The occurrence task a schedule creates for `at`.
+Task Occurrence(TaskFactory& factory, const core::Schedule& s, Time at) {
+  return factory.Make([&](Task& t) {
+    t.schedule_id = s.id;
+    t.occurrence = at;
+    t.run_at = at;
+  });
+}
+
+core::StatusOr<core::ScheduleFireResult> Fire(core::Store& store, const core::Schedule& s,
+                                              std::vector<Task> occurrences,
+                                              std::optional<Time> next,
+                                              core::OverlapPolicy overlap, Time now) {
+  return store.ScheduleFire({.id = s.id,
+                             .expected_next_run_at = s.next_run_at,
+                             .next_run_at = next,
+                             .occurrences = std::move(occurrences),
+                             .overlap = overlap,
+                             .now = now});
+}
+
+TEST_P(StoreConformanceTest, ScheduleInsertAndGetRoundTripEveryField) {
+  core::Schedule in = MakeSchedule("sched-1");
+  in.task.runner = "docker";
+  in.task.type = "container";
+  in.task.image = "busybox:1.36";
+  in.task.command = {"sh", "-c", "echo hi"};
+  in.task.env = {{"A", "1"}};
+  SKED_ASSERT_OK_AND_ASSIGN(core::Schedule stored, store().ScheduleInsert(in));
+  EXPECT_EQ(stored.id, "sched-1");
+  SKED_ASSERT_OK_AND_ASSIGN(core::Schedule got, store().ScheduleGet("sched-1"));
+  EXPECT_EQ(got.cron, in.cron);
+  EXPECT_EQ(got.timezone, in.timezone);
+  EXPECT_EQ(got.task.type, "container");
+  EXPECT_EQ(got.task.runner, "docker");
+  EXPECT_EQ(got.task.queue, "nightly");
+  EXPECT_EQ(got.task.image, "busybox:1.36");
+  EXPECT_EQ(got.task.command, in.task.command);
+  EXPECT_EQ(got.task.env, in.task.env);
+  EXPECT_EQ(got.task.max_attempts, 4);
+  EXPECT_EQ(got.task.timeout_s, 120);
+  EXPECT_EQ(got.task.labels, in.task.labels);
+  EXPECT_EQ(got.task.notify_url, in.task.notify_url);
+  EXPECT_EQ(got.overlap, core::OverlapPolicy::kSkip);
+  EXPECT_EQ(got.catch_up, core::CatchUpPolicy::kAll);
+  EXPECT_EQ(got.notify_url, in.notify_url);
+  EXPECT_FALSE(got.paused);
+  EXPECT_EQ(Us(got.next_run_at), Us(kT0));
+  EXPECT_EQ(Us(got.created_at), Us(in.created_at));
+  EXPECT_EQ(Us(got.updated_at), Us(in.updated_at));
+
+  EXPECT_THAT(store().ScheduleInsert(in), StatusIs(StatusCode::kAlreadyExists));
+  EXPECT_THAT(store().ScheduleGet("nope"), StatusIs(StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, ScheduleListPagesById) {
+  for (const char* id : {"s-3", "s-1", "s-2"}) ASSERT_THAT(store().ScheduleInsert(MakeSchedule(id)), IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(core::SchedulePage page, store().ScheduleList({.limit = 2}));
+  ASSERT_EQ(page.schedules.size(), 2u);
+  EXPECT_EQ(page.schedules[0].id, "s-1");
+  EXPECT_EQ(page.schedules[1].id, "s-2");
+  ASSERT_TRUE(page.next.has_value());
+  SKED_ASSERT_OK_AND_ASSIGN(page, store().ScheduleList({.limit = 2, .after_id = page.next}));
+  ASSERT_EQ(page.schedules.size(), 1u);
+  EXPECT_EQ(page.schedules[0].id, "s-3");
+  EXPECT_FALSE(page.next.has_value());
+}
+
+TEST_P(StoreConformanceTest, ScheduleDeleteKeepsItsTasks) {
+  core::Schedule s = MakeSchedule("s-del");
+  ASSERT_THAT(store().ScheduleInsert(s), IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(core::ScheduleFireResult fired,
+                            Fire(store(), s, {Occurrence(factory_, s, kT0)}, kT0 + seconds(300),
+                                 core::OverlapPolicy::kAllow, kT0));
+  ASSERT_EQ(fired.inserted.size(), 1u);
+  ASSERT_THAT(store().ScheduleDelete("s-del"), IsOk());
+  EXPECT_THAT(store().ScheduleGet("s-del"), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store().ScheduleDelete("s-del"), StatusIs(StatusCode::kNotFound));
+  EXPECT_EQ(Get(store(), fired.inserted[0].id).schedule_id, std::optional<std::string>("s-del"));
+}
+
+TEST_P(StoreConformanceTest, SchedulePausedIsNeverDue) {
+  ASSERT_THAT(store().ScheduleInsert(MakeSchedule("a", kT0 + seconds(10))), IsOk());
+  ASSERT_THAT(store().ScheduleInsert(MakeSchedule("b", kT0 + seconds(5))), IsOk());
+  ASSERT_THAT(store().ScheduleInsert(MakeSchedule("c", kT0 + seconds(50))), IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(std::optional<Time> next, store().ScheduleNextRunAt());
+  EXPECT_EQ(Us(next), Us(kT0 + seconds(5)));
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<core::Schedule> due,
+                            store().ScheduleListDue(kT0 + seconds(10), 10));
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].id, "b");
+  EXPECT_EQ(due[1].id, "a");
+
+  SKED_ASSERT_OK_AND_ASSIGN(core::Schedule paused,
+                            store().ScheduleSetPaused("b", true, std::nullopt, kT0 + seconds(1)));
+  EXPECT_TRUE(paused.paused);
+  EXPECT_FALSE(paused.next_run_at.has_value());
+  EXPECT_EQ(Us(paused.updated_at), Us(kT0 + seconds(1)));
+  SKED_ASSERT_OK_AND_ASSIGN(due, store().ScheduleListDue(kT0 + seconds(10), 10));
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].id, "a");
+  SKED_ASSERT_OK_AND_ASSIGN(next, store().ScheduleNextRunAt());
+  EXPECT_EQ(Us(next), Us(kT0 + seconds(10)));
+
+  SKED_ASSERT_OK_AND_ASSIGN(core::Schedule resumed,
+                            store().ScheduleSetPaused("b", false, kT0 + seconds(7), kT0 + seconds(2)));
+  EXPECT_FALSE(resumed.paused);
+  EXPECT_EQ(Us(resumed.next_run_at), Us(kT0 + seconds(7)));
+  EXPECT_THAT(store().ScheduleSetPaused("nope", true, std::nullopt, kT0),
+              StatusIs(StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, ScheduleFireInsertsOccurrencesAndMovesOnOnce) {
+  core::Schedule s = MakeSchedule("s-fire");
+  ASSERT_THAT(store().ScheduleInsert(s), IsOk());
+  std::vector<Task> occ = {Occurrence(factory_, s, kT0 - seconds(300)), Occurrence(factory_, s, kT0)};
+  SKED_ASSERT_OK_AND_ASSIGN(core::ScheduleFireResult r,
+                            Fire(store(), s, occ, kT0 + seconds(300), core::OverlapPolicy::kAllow, kT0));
+  ASSERT_EQ(r.inserted.size(), 2u);
+  EXPECT_EQ(r.skipped, 0);
+  for (size_t i = 0; i < 2; ++i) {
+    Task t = Get(store(), occ[i].id);
+    EXPECT_EQ(t.state, TaskState::kScheduled);
+    EXPECT_EQ(t.schedule_id, std::optional<std::string>("s-fire"));
+    EXPECT_EQ(Us(t.occurrence), Us(occ[i].run_at));
+  }
+  SKED_ASSERT_OK_AND_ASSIGN(core::Schedule after, store().ScheduleGet("s-fire"));
+  EXPECT_EQ(Us(after.next_run_at), Us(kT0 + seconds(300)));
+  // The same firing again (a second node with the old next_run_at) is refused
+  // and changes nothing.
+  EXPECT_THAT(Fire(store(), s, {Occurrence(factory_, s, kT0 + seconds(1))}, kT0 + seconds(600),
+                   core::OverlapPolicy::kAllow, kT0),
+              StatusIs(StatusCode::kAborted));
+  EXPECT_EQ(ListAll(store(), {.limit = 1000}).size(), 2u);
+  SKED_ASSERT_OK_AND_ASSIGN(after, store().ScheduleGet("s-fire"));
+  EXPECT_EQ(Us(after.next_run_at), Us(kT0 + seconds(300)));
+  // Paused or gone: refused too.
+  ASSERT_THAT(store().ScheduleSetPaused("s-fire", true, kT0 + seconds(300), kT0), IsOk());
+  EXPECT_THAT(Fire(store(), after, {}, kT0 + seconds(600), core::OverlapPolicy::kAllow, kT0),
+              StatusIs(StatusCode::kAborted));
+  core::Schedule ghost = MakeSchedule("ghost");
+  EXPECT_THAT(Fire(store(), ghost, {}, std::nullopt, core::OverlapPolicy::kAllow, kT0),
+              StatusIs(StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, ScheduleFireNeverCreatesAnOccurrenceTwice) {
+  core::Schedule s = MakeSchedule("s-uniq");
+  ASSERT_THAT(store().ScheduleInsert(s), IsOk());
+  ASSERT_THAT(Fire(store(), s, {Occurrence(factory_, s, kT0)}, kT0 + seconds(300),
+                   core::OverlapPolicy::kAllow, kT0),
+              IsOk());
+  // Even a caller that got the compare-and-set right cannot repeat an occurrence.
+  SKED_ASSERT_OK_AND_ASSIGN(core::Schedule now, store().ScheduleGet("s-uniq"));
+  EXPECT_THAT(Fire(store(), now, {Occurrence(factory_, s, kT0)}, kT0 + seconds(600),
+                   core::OverlapPolicy::kAllow, kT0),
+              StatusIs(StatusCode::kAlreadyExists));
+  SKED_ASSERT_OK_AND_ASSIGN(core::Schedule unchanged, store().ScheduleGet("s-uniq"));
+  EXPECT_EQ(Us(unchanged.next_run_at), Us(kT0 + seconds(300))) << "a failed fire moved it on";
+  EXPECT_EQ(ListAll(store(), {.limit = 1000}).size(), 1u);
+}
+
+TEST_P(StoreConformanceTest, ScheduleFireSkipWhileAnEarlierOccurrenceIsLive) {
+  core::Schedule s = MakeSchedule("s-skip");
+  ASSERT_THAT(store().ScheduleInsert(s), IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(core::ScheduleFireResult first,
+                            Fire(store(), s, {Occurrence(factory_, s, kT0)}, kT0 + seconds(300),
+                                 core::OverlapPolicy::kSkip, kT0));
+  ASSERT_EQ(first.inserted.size(), 1u);
+  SKED_ASSERT_OK_AND_ASSIGN(s, store().ScheduleGet("s-skip"));
+  SKED_ASSERT_OK_AND_ASSIGN(core::ScheduleFireResult second,
+                            Fire(store(), s, {Occurrence(factory_, s, kT0 + seconds(300))},
+                                 kT0 + seconds(600), core::OverlapPolicy::kSkip, kT0 + seconds(300)));
+  EXPECT_TRUE(second.inserted.empty());
+  EXPECT_EQ(second.skipped, 1);
+  SKED_ASSERT_OK_AND_ASSIGN(s, store().ScheduleGet("s-skip"));
+  EXPECT_EQ(Us(s.next_run_at), Us(kT0 + seconds(600))) << "a skip still moves on";
+  // Once the earlier one has finished, the next occurrence is created.
+  ASSERT_THAT(Cancel(store(), first.inserted[0].id, kT0 + seconds(400)), IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(core::ScheduleFireResult third,
+                            Fire(store(), s, {Occurrence(factory_, s, kT0 + seconds(600))},
+                                 kT0 + seconds(900), core::OverlapPolicy::kSkip, kT0 + seconds(600)));
+  EXPECT_EQ(third.inserted.size(), 1u);
+}
+
+TEST_P(StoreConformanceTest, ScheduleFireCancelPreviousCancelsLiveOccurrences) {
+  core::Schedule s = MakeSchedule("s-cancel");
+  ASSERT_THAT(store().ScheduleInsert(s), IsOk());
+  Task old = Occurrence(factory_, s, kT0);
+  ASSERT_THAT(Fire(store(), s, {old}, kT0 + seconds(300), core::OverlapPolicy::kCancelPrevious, kT0),
+              IsOk());
+  Task running = Reclaim(store(), old.id, kT0);
+  ASSERT_EQ(running.state, TaskState::kRunning);
+  SKED_ASSERT_OK_AND_ASSIGN(s, store().ScheduleGet("s-cancel"));
+  Task next = Occurrence(factory_, s, kT0 + seconds(300));
+  SKED_ASSERT_OK_AND_ASSIGN(core::ScheduleFireResult r,
+                            Fire(store(), s, {next}, kT0 + seconds(600),
+                                 core::OverlapPolicy::kCancelPrevious, kT0 + seconds(300)));
+  ASSERT_EQ(r.cancelled.size(), 1u);
+  EXPECT_EQ(r.cancelled[0].id, old.id);
+  EXPECT_EQ(r.cancelled[0].lease_owner, std::optional<std::string>(kNodeA)) << "as it was";
+  EXPECT_EQ(Get(store(), old.id).state, TaskState::kCancelled);
+  ASSERT_EQ(r.inserted.size(), 1u);
+  EXPECT_EQ(Get(store(), next.id).state, TaskState::kScheduled);
+}
+
+TEST_P(StoreConformanceTest, ScheduleFireConcurrentFirersCreateTheOccurrenceOnce) {
+  core::Schedule s = MakeSchedule("s-race");
+  ASSERT_THAT(store().ScheduleInsert(s), IsOk());
+  std::atomic<int> ok{0}, aborted{0}, other{0};
+  std::vector<Task> occ;
+  for (int n = 0; n < 6; ++n) occ.push_back(Occurrence(factory_, s, kT0));
+  std::vector<std::thread> threads;
+  for (int n = 0; n < 6; ++n) {
+    threads.emplace_back([&, n] {
+      auto r = Fire(store(), s, {occ[n]}, kT0 + seconds(300), core::OverlapPolicy::kAllow, kT0);
+      if (r.ok()) {
+        ++ok;
+      } else if (r.status().code() == StatusCode::kAborted ||
+                 r.status().code() == StatusCode::kAlreadyExists) {
+        ++aborted;
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 1);
+  EXPECT_EQ(aborted.load(), 5);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(ListAll(store(), {.limit = 1000}).size(), 1u);
 }
 
 // ===== Queues ================================================================

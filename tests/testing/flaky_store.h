@@ -108,6 +108,41 @@ class FlakyStore final : public core::Store {
   void TaskSubscribeDue(std::function<void(core::Time)> fn) override {
     inner_->TaskSubscribeDue(std::move(fn));
   }
+  core::StatusOr<core::Schedule> ScheduleInsert(const core::Schedule& s) override {
+    if (Down()) return Unavailable();
+    return inner_->ScheduleInsert(s);
+  }
+  core::StatusOr<core::Schedule> ScheduleGet(const std::string& id) override {
+    if (Down()) return Unavailable();
+    return inner_->ScheduleGet(id);
+  }
+  core::StatusOr<core::SchedulePage> ScheduleList(const core::ScheduleListParams& p) override {
+    if (Down()) return Unavailable();
+    return inner_->ScheduleList(p);
+  }
+  core::Status ScheduleDelete(const std::string& id) override {
+    return Down() ? Unavailable() : inner_->ScheduleDelete(id);
+  }
+  core::StatusOr<core::Schedule> ScheduleSetPaused(const std::string& id, bool paused,
+                                                   std::optional<core::Time> next,
+                                                   core::Time now) override {
+    if (Down()) return Unavailable();
+    return inner_->ScheduleSetPaused(id, paused, next, now);
+  }
+  core::StatusOr<std::vector<core::Schedule>> ScheduleListDue(core::Time before,
+                                                              int limit) override {
+    if (Down()) return Unavailable();
+    return inner_->ScheduleListDue(before, limit);
+  }
+  core::StatusOr<std::optional<core::Time>> ScheduleNextRunAt() override {
+    if (Down()) return Unavailable();
+    return inner_->ScheduleNextRunAt();
+  }
+  core::StatusOr<core::ScheduleFireResult> ScheduleFire(
+      const core::ScheduleFireParams& p) override {
+    if (Down()) return Unavailable();
+    return inner_->ScheduleFire(p);
+  }
   core::StatusOr<std::vector<core::WebhookDelivery>> WebhookClaim(
       const core::WebhookClaimParams& p) override {
     if (Down()) return Unavailable();

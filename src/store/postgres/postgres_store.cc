@@ -321,6 +321,42 @@ constexpr char kLeaderElectSql[] =
     " WHERE l.node = excluded.node OR l.expires_at < excluded.elected_at"
     " RETURNING node";
 
+// --- Schedules ---------------------------------------------------------------
+
+#define SKED_PG_SCHEDULE_COLUMNS                                                       \
+  "id, cron, timezone, task_type, runner, queue, image, command::text, env::text, "    \
+  "max_attempts, timeout_s, labels::text, task_notify_url, overlap, catch_up, "        \
+  "notify_url, paused::int, " SKED_PG_US("next_run_at") ", " SKED_PG_US("created_at") \
+  ", " SKED_PG_US("updated_at")
+
+constexpr char kScheduleInsertSql[] =
+    "INSERT INTO schedules (id, cron, timezone, task_type, runner, queue, image, command, env,"
+    " max_attempts, timeout_s, labels, task_notify_url, overlap, catch_up, notify_url, paused,"
+    " next_run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb,"
+    " $9::jsonb, $10::int, $11::int8, $12::jsonb, $13, $14, $15, $16, $17::bool,"
+    " $18::timestamptz, $19::timestamptz, $20::timestamptz)";
+constexpr char kScheduleGetSql[] =
+    "SELECT " SKED_PG_SCHEDULE_COLUMNS " FROM schedules WHERE id = $1";
+constexpr char kScheduleLockSql[] =
+    "SELECT " SKED_PG_SCHEDULE_COLUMNS " FROM schedules WHERE id = $1 FOR UPDATE";
+constexpr char kScheduleListSql[] =
+    "SELECT " SKED_PG_SCHEDULE_COLUMNS " FROM schedules WHERE id > $1 ORDER BY id LIMIT $2::int";
+constexpr char kScheduleDeleteSql[] = "DELETE FROM schedules WHERE id = $1";
+constexpr char kSchedulePauseSql[] =
+    "UPDATE schedules SET paused = $2::bool, next_run_at = $3::timestamptz,"
+    " updated_at = $4::timestamptz WHERE id = $1 RETURNING " SKED_PG_SCHEDULE_COLUMNS;
+constexpr char kScheduleDueSql[] =
+    "SELECT " SKED_PG_SCHEDULE_COLUMNS " FROM schedules WHERE NOT paused"
+    " AND next_run_at <= $1::timestamptz ORDER BY next_run_at, id LIMIT $2::int";
+constexpr char kScheduleNextSql[] =
+    "SELECT " SKED_PG_US("min(next_run_at)") " FROM schedules WHERE NOT paused";
+constexpr char kScheduleAdvanceSql[] =
+    "UPDATE schedules SET next_run_at = $2::timestamptz, updated_at = $3::timestamptz"
+    " WHERE id = $1";
+constexpr char kLiveOccurrencesSql[] =
+    "SELECT " SKED_PG_TASK_COLUMNS " FROM tasks WHERE schedule_id = $1 AND deleted_at IS NULL"
+    " AND state IN ('scheduled', 'provisioning', 'running') ORDER BY occurrence";
+
 constexpr char kWebhookClaimSql[] =
     "WITH c AS (SELECT id FROM webhooks WHERE state = 'pending'"
     " AND next_attempt_at <= $1::timestamptz"
@@ -624,6 +660,16 @@ class PostgresStore final : public core::Store {
   void TaskSubscribeDue(std::function<void(Time)> fn) override
       SKED_PG_LOCKS_EXCLUDED(subscriber_mu_, listener_mu_);
 
+  StatusOr<core::Schedule> ScheduleInsert(const core::Schedule& schedule) override;
+  StatusOr<core::Schedule> ScheduleGet(const std::string& id) override;
+  StatusOr<core::SchedulePage> ScheduleList(const core::ScheduleListParams& params) override;
+  Status ScheduleDelete(const std::string& id) override;
+  StatusOr<core::Schedule> ScheduleSetPaused(const std::string& id, bool paused,
+                                             std::optional<Time> next_run_at,
+                                             Time now) override;
+  StatusOr<std::vector<core::Schedule>> ScheduleListDue(Time before, int limit) override;
+  StatusOr<std::optional<Time>> ScheduleNextRunAt() override;
+  StatusOr<core::ScheduleFireResult> ScheduleFire(const core::ScheduleFireParams& params) override;
   StatusOr<std::vector<core::WebhookDelivery>> WebhookClaim(
       const core::WebhookClaimParams& params) override;
   Status WebhookFinish(const core::WebhookFinishParams& params) override;
@@ -905,6 +951,190 @@ bool PostgresStore::MayHaveLimitedQueues() {
   has_limited_.store(*any);
   limited_checked_us_.store(now_us);
   return *any;
+}
+
+namespace {
+
+StatusOr<core::Schedule> ReadSchedule(const Result& r, int i) {
+  core::Schedule s;
+  s.id = std::string(r.Text(i, 0));
+  s.cron = std::string(r.Text(i, 1));
+  s.timezone = std::string(r.Text(i, 2));
+  s.task.type = std::string(r.Text(i, 3));
+  s.task.runner = std::string(r.Text(i, 4));
+  s.task.queue = std::string(r.Text(i, 5));
+  s.task.image = std::string(r.Text(i, 6));
+  ASSIGN_OR_RETURN(s.task.command, postgres_internal::DecodeStringList(r.Text(i, 7)));
+  ASSIGN_OR_RETURN(s.task.env, postgres_internal::DecodeStringMap(r.Text(i, 8)));
+  s.task.max_attempts = static_cast<int>(r.Int(i, 9));
+  s.task.timeout_s = r.Int(i, 10);
+  ASSIGN_OR_RETURN(s.task.labels, postgres_internal::DecodeStringMap(r.Text(i, 11)));
+  s.task.notify_url = r.OptText(i, 12);
+  std::optional<core::OverlapPolicy> overlap = core::ParseOverlapPolicy(r.Text(i, 13));
+  std::optional<core::CatchUpPolicy> catch_up = core::ParseCatchUpPolicy(r.Text(i, 14));
+  if (!overlap || !catch_up) {
+    return core::InternalError("postgres: stored schedule has a bad policy");
+  }
+  s.overlap = *overlap;
+  s.catch_up = *catch_up;
+  s.notify_url = r.OptText(i, 15);
+  s.paused = r.Int(i, 16) != 0;
+  s.next_run_at = OptTime(r, i, 17);
+  s.created_at = core::TimeFromMicros(r.Int(i, 18));
+  s.updated_at = core::TimeFromMicros(r.Int(i, 19));
+  return s;
+}
+
+StatusOr<std::vector<core::Schedule>> ReadSchedules(const Result& r) {
+  std::vector<core::Schedule> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    ASSIGN_OR_RETURN(core::Schedule s, ReadSchedule(r, i));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace
+
+StatusOr<core::Schedule> PostgresStore::ScheduleInsert(const core::Schedule& in) {
+  if (in.id.empty()) return core::InvalidArgumentError("schedule id is empty");
+  return Run([&](Connection& conn) -> StatusOr<core::Schedule> {
+    Params p;
+    p.Add(in.id)
+        .Add(in.cron)
+        .Add(in.timezone)
+        .Add(in.task.type)
+        .Add(in.task.runner)
+        .Add(in.task.queue)
+        .Add(in.task.image)
+        .Add(postgres_internal::EncodeStringList(in.task.command))
+        .Add(postgres_internal::EncodeStringMap(in.task.env))
+        .Add(in.task.max_attempts)
+        .Add(in.task.timeout_s)
+        .Add(postgres_internal::EncodeStringMap(in.task.labels))
+        .Add(in.task.notify_url)
+        .Add(core::OverlapPolicyName(in.overlap))
+        .Add(core::CatchUpPolicyName(in.catch_up))
+        .Add(in.notify_url)
+        .Add(in.paused ? "true" : "false")
+        .Add(in.next_run_at)
+        .Add(in.created_at)
+        .Add(in.updated_at);
+    StatusOr<Result> r = conn.Exec(kScheduleInsertSql, p, "insert schedule");
+    if (!r.ok() && r.status().code() == core::StatusCode::kAlreadyExists) {
+      return core::AlreadyExistsError("schedule " + in.id + " already exists");
+    }
+    RETURN_IF_ERROR(r.status());
+    return in;
+  });
+}
+
+StatusOr<core::Schedule> PostgresStore::ScheduleGet(const std::string& id) {
+  return Run([&](Connection& conn) -> StatusOr<core::Schedule> {
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kScheduleGetSql, Params().Add(id), "get schedule"));
+    if (r.rows() == 0) return core::NotFoundError("schedule " + id + " not found");
+    return ReadSchedule(r, 0);
+  });
+}
+
+StatusOr<core::SchedulePage> PostgresStore::ScheduleList(const core::ScheduleListParams& params) {
+  if (params.limit < 1 || params.limit > 1000) {
+    return core::InvalidArgumentError("limit must be in 1..1000");
+  }
+  return Run([&](Connection& conn) -> StatusOr<core::SchedulePage> {
+    ASSIGN_OR_RETURN(Result r,
+                     conn.Exec(kScheduleListSql,
+                               Params().Add(params.after_id.value_or("")).Add(params.limit + 1),
+                               "list schedules"));
+    core::SchedulePage page;
+    ASSIGN_OR_RETURN(page.schedules, ReadSchedules(r));
+    if (static_cast<int>(page.schedules.size()) > params.limit) {
+      page.schedules.pop_back();
+      page.next = page.schedules.back().id;
+    }
+    return page;
+  });
+}
+
+Status PostgresStore::ScheduleDelete(const std::string& id) {
+  return Run([&](Connection& conn) -> Status {
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kScheduleDeleteSql, Params().Add(id), "delete schedule"));
+    if (r.affected() != 1) return core::NotFoundError("schedule " + id + " not found");
+    return core::OkStatus();
+  });
+}
+
+StatusOr<core::Schedule> PostgresStore::ScheduleSetPaused(const std::string& id, bool paused,
+                                                          std::optional<Time> next_run_at,
+                                                          Time now) {
+  return Run([&](Connection& conn) -> StatusOr<core::Schedule> {
+    ASSIGN_OR_RETURN(Result r,
+                     conn.Exec(kSchedulePauseSql,
+                               Params().Add(id).Add(paused ? "true" : "false").Add(next_run_at).Add(now),
+                               "pause schedule"));
+    if (r.rows() == 0) return core::NotFoundError("schedule " + id + " not found");
+    return ReadSchedule(r, 0);
+  });
+}
+
+StatusOr<std::vector<core::Schedule>> PostgresStore::ScheduleListDue(Time before, int limit) {
+  return Run([&](Connection& conn) -> StatusOr<std::vector<core::Schedule>> {
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kScheduleDueSql, Params().Add(before).Add(limit),
+                                         "list due schedules"));
+    return ReadSchedules(r);
+  });
+}
+
+StatusOr<std::optional<Time>> PostgresStore::ScheduleNextRunAt() {
+  return Run([&](Connection& conn) -> StatusOr<std::optional<Time>> {
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kScheduleNextSql, Params(), "find next schedule"));
+    if (r.rows() == 0) return std::optional<Time>();
+    return OptTime(r, 0, 0);
+  });
+}
+
+StatusOr<core::ScheduleFireResult> PostgresStore::ScheduleFire(
+    const core::ScheduleFireParams& params) {
+  return Transact([&](Connection& conn) -> StatusOr<core::ScheduleFireResult> {
+    ASSIGN_OR_RETURN(Result r,
+                     conn.Exec(kScheduleLockSql, Params().Add(params.id), "lock schedule"));
+    if (r.rows() == 0) return core::NotFoundError("schedule " + params.id + " not found");
+    ASSIGN_OR_RETURN(core::Schedule s, ReadSchedule(r, 0));
+    if (s.paused || s.next_run_at != params.expected_next_run_at) {
+      return core::AbortedError("schedule " + params.id + " changed concurrently");
+    }
+    core::ScheduleFireResult result;
+    std::vector<Task> live;
+    if (params.overlap != core::OverlapPolicy::kAllow && !params.occurrences.empty()) {
+      ASSIGN_OR_RETURN(Result lr, conn.Exec(kLiveOccurrencesSql, Params().Add(params.id),
+                                            "find live occurrences"));
+      ASSIGN_OR_RETURN(live, ReadTasks(lr));
+    }
+    if (params.overlap == core::OverlapPolicy::kSkip && !live.empty()) {
+      result.skipped = static_cast<int>(params.occurrences.size());
+    } else {
+      for (const Task& before : live) {  // kCancelPrevious
+        Task after = before;
+        after.state = TaskState::kCancelled;
+        after.finished_at = params.now;
+        ClearLease(after);
+        RETURN_IF_ERROR(CasUpdateTask(
+            conn, before, after,
+            EventSpec{params.now, std::nullopt,
+                      "cancelled: a later occurrence of its schedule started"}));
+        result.cancelled.push_back(before);
+      }
+      for (const Task& t : params.occurrences) {
+        ASSIGN_OR_RETURN(core::TaskInsertResult ins, InsertOne(conn, t, /*notify=*/true));
+        result.inserted.push_back(std::move(ins.task));
+      }
+    }
+    RETURN_IF_ERROR(conn.Exec(kScheduleAdvanceSql,
+                              Params().Add(params.id).Add(params.next_run_at).Add(params.now),
+                              "advance schedule")
+                        .status());
+    return result;
+  });
 }
 
 StatusOr<std::vector<core::WebhookDelivery>> PostgresStore::WebhookClaim(

@@ -312,6 +312,52 @@ StatusOr<core::TaskInsertResult> InsertOne(Connection& conn, const Task& task) {
   return core::TaskInsertResult{.task = std::move(t), .inserted = true};
 }
 
+// --- Schedules ---------------------------------------------------------------
+
+#define SKED_SCHEDULE_COLUMNS                                                   \
+  "id, cron, timezone, task_type, runner, queue, image, command, env, "         \
+  "max_attempts, timeout_s, labels, task_notify_url, overlap, catch_up, "       \
+  "notify_url, paused, next_run_at, created_at, updated_at"
+
+StatusOr<core::Schedule> ReadSchedule(const Statement& st) {
+  core::Schedule s;
+  s.id = st.Text(0);
+  s.cron = st.Text(1);
+  s.timezone = st.Text(2);
+  s.task.type = st.Text(3);
+  s.task.runner = st.Text(4);
+  s.task.queue = st.Text(5);
+  s.task.image = st.Text(6);
+  ASSIGN_OR_RETURN(s.task.command, sqlite_internal::DecodeStringList(st.Text(7)));
+  ASSIGN_OR_RETURN(s.task.env, sqlite_internal::DecodeStringMap(st.Text(8)));
+  s.task.max_attempts = static_cast<int>(st.Int(9));
+  s.task.timeout_s = st.Int(10);
+  ASSIGN_OR_RETURN(s.task.labels, sqlite_internal::DecodeStringMap(st.Text(11)));
+  s.task.notify_url = st.OptText(12);
+  std::optional<core::OverlapPolicy> overlap = core::ParseOverlapPolicy(st.Text(13));
+  std::optional<core::CatchUpPolicy> catch_up = core::ParseCatchUpPolicy(st.Text(14));
+  if (!overlap || !catch_up) return core::InternalError("sqlite: stored schedule has a bad policy");
+  s.overlap = *overlap;
+  s.catch_up = *catch_up;
+  s.notify_url = st.OptText(15);
+  s.paused = st.Int(16) != 0;
+  s.next_run_at = OptTime(st, 17);
+  s.created_at = core::TimeFromMicros(st.Int(18));
+  s.updated_at = core::TimeFromMicros(st.Int(19));
+  return s;
+}
+
+StatusOr<std::optional<core::Schedule>> FindSchedule(Connection& conn, const std::string& id) {
+  ASSIGN_OR_RETURN(Statement st,
+                   conn.Prepare("SELECT " SKED_SCHEDULE_COLUMNS " FROM schedules WHERE id = ?",
+                                "get schedule"));
+  st.Bind(id);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::optional<core::Schedule>();
+  ASSIGN_OR_RETURN(core::Schedule s, ReadSchedule(st));
+  return std::optional<core::Schedule>(std::move(s));
+}
+
 // --- Result plumbing ---------------------------------------------------------
 
 inline const Status& StatusOf(const Status& s) { return s; }
@@ -357,6 +403,16 @@ class SqliteStore final : public core::Store {
   StatusOr<bool> LeaderElect(const std::string& node, Time now,
                              Duration ttl) override;
   Status LeaderResign(const std::string& node) override;
+  StatusOr<core::Schedule> ScheduleInsert(const core::Schedule& schedule) override;
+  StatusOr<core::Schedule> ScheduleGet(const std::string& id) override;
+  StatusOr<core::SchedulePage> ScheduleList(const core::ScheduleListParams& params) override;
+  Status ScheduleDelete(const std::string& id) override;
+  StatusOr<core::Schedule> ScheduleSetPaused(const std::string& id, bool paused,
+                                             std::optional<Time> next_run_at,
+                                             Time now) override;
+  StatusOr<std::vector<core::Schedule>> ScheduleListDue(Time before, int limit) override;
+  StatusOr<std::optional<Time>> ScheduleNextRunAt() override;
+  StatusOr<core::ScheduleFireResult> ScheduleFire(const core::ScheduleFireParams& params) override;
   StatusOr<std::vector<core::WebhookDelivery>> WebhookClaim(
       const core::WebhookClaimParams& params) override;
   Status WebhookFinish(const core::WebhookFinishParams& params) override;
@@ -703,6 +759,181 @@ StatusOr<std::vector<Task>> SqliteStore::TaskClaim(
       RETURN_IF_ERROR(st.Run());
     }
     return claimed;
+  });
+}
+
+StatusOr<core::Schedule> SqliteStore::ScheduleInsert(const core::Schedule& in) {
+  if (in.id.empty()) return core::InvalidArgumentError("schedule id is empty");
+  return Write([&](Connection& conn) -> StatusOr<core::Schedule> {
+    ASSIGN_OR_RETURN(Statement st,
+                     conn.Prepare("INSERT INTO schedules (" SKED_SCHEDULE_COLUMNS
+                                  ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                                  "?, ?, ?)",
+                                  "insert schedule"));
+    st.Bind(in.id)
+        .Bind(in.cron)
+        .Bind(in.timezone)
+        .Bind(in.task.type)
+        .Bind(in.task.runner)
+        .Bind(in.task.queue)
+        .Bind(in.task.image)
+        .Bind(sqlite_internal::EncodeStringList(in.task.command))
+        .Bind(sqlite_internal::EncodeStringMap(in.task.env))
+        .Bind(in.task.max_attempts)
+        .Bind(in.task.timeout_s)
+        .Bind(sqlite_internal::EncodeStringMap(in.task.labels))
+        .Bind(in.task.notify_url)
+        .Bind(core::OverlapPolicyName(in.overlap))
+        .Bind(core::CatchUpPolicyName(in.catch_up))
+        .Bind(in.notify_url)
+        .Bind(in.paused ? 1 : 0)
+        .Bind(Micros(in.next_run_at))
+        .Bind(core::ToMicros(in.created_at))
+        .Bind(core::ToMicros(in.updated_at));
+    Status s = st.Run();
+    if (s.code() == core::StatusCode::kAlreadyExists) {
+      return core::AlreadyExistsError("schedule " + in.id + " already exists");
+    }
+    RETURN_IF_ERROR(s);
+    return in;
+  });
+}
+
+StatusOr<core::Schedule> SqliteStore::ScheduleGet(const std::string& id) {
+  return Read([&](Connection& conn) -> StatusOr<core::Schedule> {
+    ASSIGN_OR_RETURN(std::optional<core::Schedule> s, FindSchedule(conn, id));
+    if (!s) return core::NotFoundError("schedule " + id + " not found");
+    return std::move(*s);
+  });
+}
+
+StatusOr<core::SchedulePage> SqliteStore::ScheduleList(const core::ScheduleListParams& params) {
+  if (params.limit < 1 || params.limit > 1000) {
+    return core::InvalidArgumentError("limit must be in 1..1000");
+  }
+  return Read([&](Connection& conn) -> StatusOr<core::SchedulePage> {
+    ASSIGN_OR_RETURN(Statement st,
+                     conn.Prepare("SELECT " SKED_SCHEDULE_COLUMNS
+                                  " FROM schedules WHERE id > ? ORDER BY id LIMIT ?",
+                                  "list schedules"));
+    st.Bind(params.after_id.value_or("")).Bind(params.limit + 1);
+    core::SchedulePage page;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      ASSIGN_OR_RETURN(core::Schedule s, ReadSchedule(st));
+      page.schedules.push_back(std::move(s));
+    }
+    if (static_cast<int>(page.schedules.size()) > params.limit) {
+      page.schedules.pop_back();
+      page.next = page.schedules.back().id;
+    }
+    return page;
+  });
+}
+
+Status SqliteStore::ScheduleDelete(const std::string& id) {
+  return Write([&](Connection& conn) -> Status {
+    ASSIGN_OR_RETURN(Statement st,
+                     conn.Prepare("DELETE FROM schedules WHERE id = ?", "delete schedule"));
+    st.Bind(id);
+    RETURN_IF_ERROR(st.Run());
+    if (conn.Changes() != 1) return core::NotFoundError("schedule " + id + " not found");
+    return core::OkStatus();
+  });
+}
+
+StatusOr<core::Schedule> SqliteStore::ScheduleSetPaused(const std::string& id, bool paused,
+                                                        std::optional<Time> next_run_at,
+                                                        Time now) {
+  return Write([&](Connection& conn) -> StatusOr<core::Schedule> {
+    ASSIGN_OR_RETURN(Statement st,
+                     conn.Prepare("UPDATE schedules SET paused = ?, next_run_at = ?, "
+                                  "updated_at = ? WHERE id = ?",
+                                  "pause schedule"));
+    st.Bind(paused ? 1 : 0).Bind(Micros(next_run_at)).Bind(core::ToMicros(now)).Bind(id);
+    RETURN_IF_ERROR(st.Run());
+    if (conn.Changes() != 1) return core::NotFoundError("schedule " + id + " not found");
+    ASSIGN_OR_RETURN(std::optional<core::Schedule> s, FindSchedule(conn, id));
+    if (!s) return core::NotFoundError("schedule " + id + " not found");
+    return std::move(*s);
+  });
+}
+
+StatusOr<std::vector<core::Schedule>> SqliteStore::ScheduleListDue(Time before, int limit) {
+  return Read([&](Connection& conn) -> StatusOr<std::vector<core::Schedule>> {
+    ASSIGN_OR_RETURN(Statement st,
+                     conn.Prepare("SELECT " SKED_SCHEDULE_COLUMNS
+                                  " FROM schedules WHERE paused = 0 AND next_run_at IS NOT NULL"
+                                  " AND next_run_at <= ? ORDER BY next_run_at, id LIMIT ?",
+                                  "list due schedules"));
+    st.Bind(core::ToMicros(before)).Bind(limit);
+    std::vector<core::Schedule> out;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) return out;
+      ASSIGN_OR_RETURN(core::Schedule s, ReadSchedule(st));
+      out.push_back(std::move(s));
+    }
+  });
+}
+
+StatusOr<std::optional<Time>> SqliteStore::ScheduleNextRunAt() {
+  return Read([&](Connection& conn) -> StatusOr<std::optional<Time>> {
+    ASSIGN_OR_RETURN(Statement st,
+                     conn.Prepare("SELECT MIN(next_run_at) FROM schedules WHERE paused = 0",
+                                  "find next schedule"));
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return std::optional<Time>();
+    return OptTime(st, 0);
+  });
+}
+
+StatusOr<core::ScheduleFireResult> SqliteStore::ScheduleFire(
+    const core::ScheduleFireParams& params) {
+  return Write([&](Connection& conn) -> StatusOr<core::ScheduleFireResult> {
+    ASSIGN_OR_RETURN(std::optional<core::Schedule> s, FindSchedule(conn, params.id));
+    if (!s) return core::NotFoundError("schedule " + params.id + " not found");
+    if (s->paused || s->next_run_at != params.expected_next_run_at) {
+      return core::AbortedError("schedule " + params.id + " changed concurrently");
+    }
+    core::ScheduleFireResult result;
+    std::vector<Task> live;
+    if (params.overlap != core::OverlapPolicy::kAllow && !params.occurrences.empty()) {
+      ASSIGN_OR_RETURN(Statement st,
+                       conn.Prepare("SELECT " SKED_TASK_COLUMNS
+                                    " FROM tasks WHERE schedule_id = ? AND deleted_at IS NULL "
+                                    "AND state IN ('scheduled', 'provisioning', 'running') "
+                                    "ORDER BY occurrence",
+                                    "find live occurrences"));
+      st.Bind(params.id);
+      ASSIGN_OR_RETURN(live, ReadTasks(st));
+    }
+    if (params.overlap == core::OverlapPolicy::kSkip && !live.empty()) {
+      result.skipped = static_cast<int>(params.occurrences.size());
+    } else {
+      for (const Task& before : live) {  // kCancelPrevious
+        Task after = before;
+        after.state = TaskState::kCancelled;
+        after.finished_at = params.now;
+        ClearLease(after);
+        RETURN_IF_ERROR(CasUpdateTask(conn, before, after));
+        RETURN_IF_ERROR(AppendEvent(conn, after, params.now, std::nullopt,
+                                    "cancelled: a later occurrence of its schedule started"));
+        result.cancelled.push_back(before);
+      }
+      for (const Task& t : params.occurrences) {
+        ASSIGN_OR_RETURN(core::TaskInsertResult r, InsertOne(conn, t));
+        result.inserted.push_back(std::move(r.task));
+      }
+    }
+    ASSIGN_OR_RETURN(Statement up,
+                     conn.Prepare("UPDATE schedules SET next_run_at = ?, updated_at = ? "
+                                  "WHERE id = ?",
+                                  "advance schedule"));
+    up.Bind(Micros(params.next_run_at)).Bind(core::ToMicros(params.now)).Bind(params.id);
+    RETURN_IF_ERROR(up.Run());
+    return result;
   });
 }
 

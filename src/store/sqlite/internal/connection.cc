@@ -22,7 +22,7 @@ core::Status StatusFromSqlite(int rc, std::string_view what) {
     default:
       break;
   }
-  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
     return core::AlreadyExistsError(std::move(msg));
   return core::InternalError(std::move(msg));
 }
