@@ -33,7 +33,8 @@ void AddServeFlags(CLI::App& cmd, ServeConfig& c) {
                  "Bearer token accepted by the API; repeatable (none: the API is open)")
       ->envname("SKED_API_TOKEN")
       ->delimiter(',');
-  cmd.add_option("--concurrency", c.concurrency, "Tasks this node runs at once")
+  cmd.add_option("--concurrency", c.concurrency,
+                 "Tasks this node runs at once (0: an API-only node that runs no tasks)")
       ->envname("SKED_CONCURRENCY")
       ->capture_default_str();
   cmd.add_option("--callback-secret", c.callback_secret,
@@ -85,8 +86,8 @@ core::Status ValidateServeConfig(ServeConfig& c) {
   }
   if (!(c.time_scale > 0 && c.time_scale <= 1000))
     return core::InvalidArgumentError("--time-scale: must be in (0, 1000]");
-  if (c.concurrency < 1 || c.concurrency > 100000)
-    return core::InvalidArgumentError("--concurrency: must be in 1..100000");
+  if (c.concurrency < 0 || c.concurrency > 100000)
+    return core::InvalidArgumentError("--concurrency: must be in 0..100000");
   if (!(c.lease_s >= 0.5 && c.lease_s <= 3600))
     return core::InvalidArgumentError("--lease-s: must be in 0.5..3600");
   if (!(c.shutdown_grace_s >= 0 && c.shutdown_grace_s <= 86400))

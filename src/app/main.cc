@@ -222,14 +222,19 @@ int Serve(const ServeConfig& cfg) {
     callback_base = "http://" + cfg.listen_host + ":" + std::to_string(server.port());
   while (!callback_base.empty() && callback_base.back() == '/') callback_base.pop_back();
 
-  if (auto st = engine.Start(); !st.ok()) {
-    spdlog::error("engine: {}", st.message());
-    return 1;
+  // --concurrency 0: an API-only node. It serves every route and fires
+  // schedules and webhooks, but claims no task.
+  if (cfg.concurrency > 0) {
+    if (auto st = engine.Start(); !st.ok()) {
+      spdlog::error("engine: {}", st.message());
+      return 1;
+    }
   }
   webhooks.Start();
   schedule_runner.Start();
-  spdlog::info("sked {} node {} listening on http://{}:{} (db {})", kVersion, eo.node_id,
-               cfg.listen_host, server.port(), RedactDbUrl(cfg.db));
+  spdlog::info("sked {} node {} listening on http://{}:{} (db {}){}", kVersion, eo.node_id,
+               cfg.listen_host, server.port(), RedactDbUrl(cfg.db),
+               cfg.concurrency > 0 ? "" : ", API only: runs no tasks");
 
   int sig = 0;
   sigwait(&stop_signals, &sig);

@@ -119,5 +119,20 @@ TEST_F(ServiceRoutesTest, WrongMethodIs405WithAllowHeader) {
   EXPECT_EQ(Str(GetTask(id), "state"), "scheduled");
 }
 
+// --concurrency 0: the node answers the API but never runs a task; a worker
+// node on the same database runs them.
+TEST_F(ServiceRoutesTest, ConcurrencyZeroServesTheApiButRunsNoTask) {
+  ServerProcess& api_node = StartServer({.concurrency = 0});
+  EXPECT_TRUE(api_node.WaitForLog("API only"));
+  std::string id = Str(CreateTask(TaskBody("noop")), "id");
+  std::this_thread::sleep_for(milliseconds(600));  // several idle polls of a worker
+  EXPECT_EQ(Str(GetTask(id), "state"), "scheduled");
+
+  ServerProcess worker({.node_id = "worker", .db_url = "sqlite:" + api_node.db_path()});
+  worker.Start();
+  WaitForState(id, "succeeded");
+  EXPECT_EQ(Str(Events(id).back(), "node"), "worker");
+}
+
 }  // namespace
 }  // namespace sked::blackbox
