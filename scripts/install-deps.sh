@@ -18,9 +18,11 @@ readonly BUILD_PACKAGES=(
 # postgresql-15: the throwaway cluster of the `postgres` tests (/usr/lib/postgresql/15/bin);
 # docker.io + busybox-static: the `docker` tests (an image built from a local busybox);
 # python3-botocore + awscli: an independent AWS signer/client for the `aws` tests;
-# wrk: load for the benchmarks; chromium: the dashboard's browser tests.
+# wrk, gnuplot-nox: load and charts for the benchmarks (bench/); chromium: the dashboard's
+# browser tests. Node.js and npm (the benchmark's peers) come from Debian only when the
+# machine has no `node` of its own.
 readonly TEST_PACKAGES=(
-  postgresql-15 docker.io busybox-static python3-botocore awscli wrk chromium
+  postgresql-15 docker.io busybox-static python3-botocore awscli wrk gnuplot-nox chromium
 )
 
 usage() {
@@ -39,6 +41,12 @@ done
 packages=("${BUILD_PACKAGES[@]}")
 if ((with_test)); then
   packages+=("${TEST_PACKAGES[@]}")
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+  fi
+  if ! command -v python3 >/dev/null 2>&1; then
+    packages+=(python3)
+  fi
 fi
 
 is_installed() {

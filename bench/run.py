@@ -1,0 +1,513 @@
+#!/usr/bin/env python3
+"""The benchmark harness: sked beside graphile-worker and pg-boss, on one throwaway
+PostgreSQL, in one run, written up as docs/benchmarks.md with PNG charts.
+
+usage: python3 bench/run.py [--quick] [--only throughput,lateness,...] [--out FILE]
+                            [--no-peers]
+
+--quick runs every scenario with small N (the test suite's smoke run); the full run
+is what docs/benchmarks.md holds. Everything is measured here, in this run: no figure
+is typed by hand. See bench/README.md.
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEERS_DIR = os.path.join(ROOT, "bench", "peers")
+PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+
+
+def log(*args):
+    print("bench:", *args, file=sys.stderr, flush=True)
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw).stdout
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values, p):
+    if not values:
+        return float("nan")
+    v = sorted(values)
+    k = (len(v) - 1) * p / 100.0
+    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+# --- PostgreSQL ---------------------------------------------------------------
+
+
+class Postgres:
+    """A throwaway cluster (scripts/pg-throwaway.sh) and psql against it."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="sked-bench-pg.", dir="/tmp")
+        os.rmdir(self.dir)  # the script wants it absent or empty
+        self.dsn = sh(["bash", os.path.join(ROOT, "scripts/pg-throwaway.sh"), "start", self.dir]).strip()
+        self.port = int(re.search(r":(\d+)/", self.dsn).group(1))
+        log("PostgreSQL at", self.dsn)
+
+    def psql(self, sql):
+        return sh(["psql", self.dsn, "-v", "ON_ERROR_STOP=1", "-Atqc", sql]).strip()
+
+    def version(self):
+        return self.psql("SHOW server_version")
+
+    def stop(self):
+        subprocess.run(["bash", os.path.join(ROOT, "scripts/pg-throwaway.sh"), "stop", self.dir],
+                       capture_output=True)
+
+
+# --- sked ---------------------------------------------------------------------
+
+
+SKED_BINARY = os.path.join(ROOT, "build", "src", "app", "sked")
+
+
+def sked_binary():
+    if not os.path.exists(SKED_BINARY):
+        sys.exit(f"bench: no sked binary at {SKED_BINARY}: build it first (bash scripts/build.sh)")
+    return SKED_BINARY
+
+
+class SkedNode:
+    def __init__(self, db, name, concurrency, extra=()):
+        self.port = free_port()
+        self.log_path = tempfile.mktemp(prefix=f"sked-bench-{name}.", suffix=".log")
+        args = [sked_binary(), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", db,
+                "--node-id", name, "--concurrency", str(concurrency), "--log-level", "warn",
+                "--http-handler-threads", "8", *extra]
+        self.args = args
+        self.proc = subprocess.Popen(args, stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                sys.exit(f"bench: sked exited at start; see {self.log_path}")
+            try:
+                urllib.request.urlopen(self.url("/healthz"), timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.02)
+        sys.exit("bench: sked did not become healthy")
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def post(self, path, body):
+        req = urllib.request.Request(self.url(path), data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return json.loads(r.read())
+
+    def get(self, path):
+        with urllib.request.urlopen(self.url(path), timeout=60) as r:
+            return json.loads(r.read())
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+        return float("nan")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def create_batches(node, bodies, threads=4):
+    """POST /v1/tasks:batch, 1000 a call, from a few threads; returns the tasks."""
+    chunks = [bodies[i:i + 1000] for i in range(0, len(bodies), 1000)]
+    with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+        results = list(ex.map(lambda c: node.post("/v1/tasks:batch", {"tasks": c})["tasks"], chunks))
+    return [t for r in results for t in r]
+
+
+def rfc3339(t):
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+WORKER_CONCURRENCY = 256
+
+
+def sked_throughput(pg, n, nodes, schema):
+    db = pg.dsn
+    api = SkedNode(db, "bench-api", 0, ["--db-schema", schema])
+    t = time.time()
+    create_batches(api, [{"type": "noop"} for _ in range(n)])
+    log(f"sked: enqueued {n} in {time.time() - t:.1f}s")
+    api.stop()
+    q = f"SELECT count(*) FROM {schema}.tasks WHERE state = 'succeeded'"
+    start = time.time()
+    workers = [SkedNode(db, f"bench-w{i}", WORKER_CONCURRENCY, ["--db-schema", schema])
+               for i in range(nodes)]
+    while int(pg.psql(q)) < n:
+        time.sleep(0.02)
+        if time.time() - start > 600:
+            sys.exit("bench: sked throughput did not finish in 10 minutes")
+    seconds = time.time() - start
+    for w in workers:
+        w.stop()
+    once = int(pg.psql(f"SELECT count(*) FROM {schema}.tasks WHERE state = 'succeeded' AND attempt = 1"))
+    claims = int(pg.psql(f"SELECT count(*) FROM {schema}.task_events WHERE message = 'claimed'"))
+    return {"peer": "sked", "scenario": "throughput", "n": n, "workers": nodes, "seconds": seconds,
+            "jobs_per_s": n / seconds, "ran_once": once == n and claims == n,
+            "settings": {"concurrency": WORKER_CONCURRENCY, "claim_batch": 256,
+                         "db_pool": "HTTP handler threads + 4 = 12"}}
+
+
+def sked_lateness(pg, n, spread_s, schema):
+    node = SkedNode(pg.dsn, "bench-lat", WORKER_CONCURRENCY, ["--db-schema", schema])
+    base = time.time() + 2.0
+    bodies = [{"type": "noop", "run_at": rfc3339(base + spread_s * i / n)} for i in range(n)]
+    create_batches(node, bodies, threads=2)
+    cpu0 = node.cpu_seconds()
+    deadline = base + spread_s + 60
+    q = f"SELECT count(*) FROM {schema}.tasks WHERE state = 'succeeded'"
+    while int(pg.psql(q)) < n:
+        if time.time() > deadline:
+            sys.exit("bench: sked lateness run did not finish")
+        time.sleep(0.1)
+    cpu = node.cpu_seconds() - cpu0
+    rss = node.rss_mb()
+    node.stop()
+    rows = pg.psql(f"SELECT extract(epoch FROM started_at - run_at) * 1000 FROM {schema}.tasks").split()
+    late = [float(x) for x in rows]
+    once = int(pg.psql(f"SELECT count(*) FROM {schema}.task_events WHERE message = 'claimed'")) == n
+    return {"peer": "sked", "scenario": "lateness", "n": n, "spread_s": spread_s,
+            "p50_ms": percentile(late, 50), "p99_ms": percentile(late, 99), "max_ms": max(late),
+            "min_ms": min(late), "ran_once": once, "cpu_ms_per_job": cpu * 1000 / n,
+            "rss_mb": rss, "settings": {"concurrency": WORKER_CONCURRENCY}}
+
+
+# --- Peers --------------------------------------------------------------------
+
+PEERS = {"graphile-worker": "graphile.mjs", "pg-boss": "pgboss.mjs"}
+
+
+def ensure_peers():
+    if not os.path.isdir(os.path.join(PEERS_DIR, "node_modules")):
+        log("installing the peers with npm ci")
+        sh(["npm", "ci", "--no-audit", "--no-fund"], cwd=PEERS_DIR)
+
+
+def run_peer(peer, args, pg):
+    db = f"peer_{re.sub(r'[^a-z]', '_', peer)}_{int(time.time() * 1000)}"
+    pg.psql(f"CREATE DATABASE {db}")
+    dsn = re.sub(r"/[^/]+$", "/" + db, pg.dsn)
+    try:
+        out = sh(["node", PEERS[peer], *args, "--dsn", dsn], cwd=PEERS_DIR, timeout=900)
+        return json.loads(out.strip().splitlines()[-1])
+    finally:
+        pg.psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+# --- wrk and pgbench ------------------------------------------------------------
+
+
+def wrk(url, seconds, connections=32, script=None):
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script:
+        cmd[1:1] = ["-s", script]
+    out = sh(cmd)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"req_per_s": rps, "p99_ms": float(p99.group(1)) * scale,
+            "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+CREATE_LUA = """wrk.method = "POST"
+wrk.body = '{"type": "noop", "run_at": "2100-01-01T00:00:00Z"}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def sked_api(db_label, db, seconds, extra):
+    node = SkedNode(db, f"bench-api-{db_label}", WORKER_CONCURRENCY, extra)
+    create_batches(node, [{"type": "noop"} for _ in range(2000)], threads=1)
+    time.sleep(1.0)  # let them finish, so the list has succeeded tasks
+    one = node.post("/v1/tasks", {"type": "noop", "run_at": "2100-01-01T00:00:00Z"})["id"]
+    lua = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    lua.write(CREATE_LUA)
+    lua.close()
+    out = {
+        "get": wrk(node.url(f"/v1/tasks/{one}"), seconds),
+        "list": wrk(node.url("/v1/tasks?state=succeeded&type=noop&limit=20"), seconds),
+        "create": wrk(node.url("/v1/tasks"), seconds, script=lua.name),
+    }
+    out["rss_mb"] = node.rss_mb()
+    node.stop()
+    os.unlink(lua.name)
+    return {"peer": "sked", "scenario": "api", "db": db_label, **out}
+
+
+PGBENCH_SQL = """\\set aid random(1, 100000 * :scale)
+UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :aid;
+"""
+
+
+def pg_ceiling(pg, seconds):
+    env = dict(os.environ, PGPASSWORD="")
+    sh(["pgbench", "-i", "-q", "-s", "10", pg.dsn], env=env)
+    script = tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False)
+    script.write(PGBENCH_SQL)
+    script.close()
+    out = sh(["pgbench", "-n", "-c", "16", "-j", "2", "-T", str(seconds), "-f", script.name, pg.dsn],
+             env=env)
+    os.unlink(script.name)
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    return {"scenario": "pg_ceiling", "single_row_updates_per_s": tps,
+            "settings": {"clients": 16, "threads": 2, "scale": 10,
+                         "statement": "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :aid"}}
+
+
+# --- Report -------------------------------------------------------------------
+
+
+def machine():
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    return {"cpu": model, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 1048576, 1),
+            "kernel": platform.release()}
+
+
+def versions(pg):
+    v = {"postgresql": pg.version(), "node": sh(["node", "--version"]).strip()}
+    try:
+        v["sked"] = sh(["git", "-C", ROOT, "describe", "--always", "--dirty"]).strip()
+    except subprocess.CalledProcessError:
+        v["sked"] = "unknown"
+    lock = os.path.join(PEERS_DIR, "package-lock.json")
+    if os.path.exists(lock):
+        pkgs = json.load(open(lock)).get("packages", {})
+        for name in PEERS:
+            v[name] = pkgs.get(f"node_modules/{name}", {}).get("version", "?")
+    return v
+
+
+def chart(path, title, ylabel, rows):
+    """A bar chart with gnuplot: rows are (label, value)."""
+    if not shutil.which("gnuplot"):
+        return None
+    data = tempfile.NamedTemporaryFile("w", suffix=".dat", delete=False)
+    for label, value in rows:
+        data.write(f'"{label}" {value}\n')
+    data.close()
+    script = f"""set terminal pngcairo size 720,360 font "sans,10"
+set output "{path}"
+set title "{title}"
+set ylabel "{ylabel}"
+set style fill solid 0.8
+set boxwidth 0.6
+set yrange [0:*]
+set grid ytics
+unset key
+plot "{data.name}" using 0:2:xtic(1) with boxes lc rgb "#3b6ea8", \\
+     "" using 0:2:(sprintf("%.0f", $2)) with labels offset 0,0.7
+"""
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+    os.unlink(data.name)
+    return os.path.basename(path)
+
+
+def fmt(x, digits=0):
+    if isinstance(x, float) and x != x:
+        return "n/a"
+    return f"{x:,.{digits}f}"
+
+
+def ratio(ours, best, higher_is_better=True):
+    if not best or best != best:
+        return "n/a"
+    r = ours / best if higher_is_better else best / ours
+    return f"{r:.2f}×"
+
+
+def write_report(out, results, quick, charts_dir):
+    m, v = results["machine"], results["versions"]
+    lines = ["# Benchmarks", "",
+             "Generated by `python3 bench/run.py` on " + results["date"] +
+             (" (**quick smoke run: small N, not representative**)" if quick else "") +
+             ". Do not edit by hand: run it again.", "",
+             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Linux {m['kernel']}.  ",
+             "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".", "",
+             "Ratios compare sked with the best peer measured in the same run (above 1× is better "
+             "for sked).", ""]
+    tp = [r for r in results["runs"] if r.get("scenario") == "throughput"]
+    if tp:
+        lines += ["## Throughput: a backlog of no-op jobs drained", "",
+                  "| system | workers | jobs | seconds | jobs/s | every job once | vs best peer |",
+                  "|---|---|---|---|---|---|---|"]
+        best = {}
+        for r in tp:
+            if r["peer"] != "sked" and r.get("ran_once"):
+                best[r["workers"]] = max(best.get(r["workers"], 0), r["jobs_per_s"])
+        for r in tp:
+            vs = ratio(r["jobs_per_s"], best.get(r["workers"])) if r["peer"] == "sked" else ""
+            lines.append(f"| {r['peer']} | {r['workers']} | {r['n']:,} | {r['seconds']:.2f} | "
+                         f"{fmt(r['jobs_per_s'])} | {'yes' if r['ran_once'] else '**NO**'} | {vs} |")
+        lines.append("")
+        png = chart(os.path.join(charts_dir, "throughput.png"), "Throughput (no-op jobs/s)", "jobs/s",
+                    [(f"{r['peer']} x{r['workers']}", r["jobs_per_s"]) for r in tp])
+        if png:
+            lines += [f"![throughput](benchmarks/{png})", ""]
+        lines += ["Settings: " + "; ".join(f"{r['peer']}: {json.dumps(r.get('settings', {}))}"
+                                          for r in tp if r["workers"] == 1), ""]
+    lat = [r for r in results["runs"] if r.get("scenario") == "lateness"]
+    if lat:
+        best99 = min((r["p99_ms"] for r in lat if r["peer"] != "sked"), default=None)
+        lines += ["## Lateness: jobs with run_at spread over time", "",
+                  "| system | jobs | spread | p50 ms | p99 ms | max ms | every job once | p99 vs best peer |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in lat:
+            vs = ratio(r["p99_ms"], best99, higher_is_better=False) if r["peer"] == "sked" else ""
+            lines.append(f"| {r['peer']} | {r['n']:,} | {r.get('spread_s', '')} s | {fmt(r['p50_ms'], 1)} | "
+                         f"{fmt(r['p99_ms'], 1)} | {fmt(r['max_ms'], 1)} | "
+                         f"{'yes' if r['ran_once'] else '**NO**'} | {vs} |")
+        sked_lat = [r for r in lat if r["peer"] == "sked"]
+        if sked_lat and "cpu_ms_per_job" in sked_lat[0]:
+            lines += ["", f"sked CPU per job: {sked_lat[0]['cpu_ms_per_job']:.3f} ms; "
+                          f"RSS {sked_lat[0]['rss_mb']:.1f} MB."]
+        png = chart(os.path.join(charts_dir, "lateness.png"), "Lateness p99 (ms, lower is better)", "ms",
+                    [(r["peer"], r["p99_ms"]) for r in lat])
+        if png:
+            lines += ["", f"![lateness](benchmarks/{png})"]
+        lines.append("")
+    api = [r for r in results["runs"] if r.get("scenario") == "api"]
+    if api:
+        lines += ["## HTTP API (wrk, 2 threads, 32 connections, on the same 2 cores)", "",
+                  "| store | route | req/s | p99 ms | non-2xx |", "|---|---|---|---|---|"]
+        for r in api:
+            for route in ("get", "list", "create"):
+                x = r[route]
+                lines.append(f"| {r['db']} | {route} | {fmt(x['req_per_s'])} | {x['p99_ms']:.2f} | "
+                             f"{x['non_2xx']} |")
+        lines += ["", "Routes: get = `GET /v1/tasks/{id}`; list = `GET /v1/tasks?state=succeeded&"
+                      "type=noop&limit=20`; create = `POST /v1/tasks` (run_at in 2100).", ""]
+    ceil = [r for r in results["runs"] if r.get("scenario") == "pg_ceiling"]
+    if ceil:
+        c = ceil[0]
+        lines += ["## The PostgreSQL ceiling", "",
+                  f"pgbench, one single-row UPDATE per transaction ({c['settings']['clients']} clients): "
+                  f"**{fmt(c['single_row_updates_per_s'])} transactions/s**. A job queue that commits "
+                  "each job's claim and its completion separately cannot drain faster than about half "
+                  "of this.", ""]
+    lines += ["## Raw results", "", "```json", json.dumps(results, indent=1), "```", ""]
+    with open(out, "w") as f:
+        f.write("\n".join(lines))
+
+
+# --- Main ---------------------------------------------------------------------
+
+SCENARIOS = ["throughput", "lateness", "api", "pg_ceiling"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small N: the smoke run")
+    ap.add_argument("--only", default=",".join(SCENARIOS))
+    ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    ap.add_argument("--sked", default=SKED_BINARY, help="the sked binary to measure")
+    args = ap.parse_args()
+    global SKED_BINARY
+    SKED_BINARY = os.path.abspath(args.sked)
+    only = set(args.only.split(","))
+    unknown = only - set(SCENARIOS)
+    if unknown:
+        sys.exit(f"bench: unknown scenario(s) {sorted(unknown)}; known: {SCENARIOS}")
+    n_tp = 2000 if args.quick else 100_000
+    n_lat, spread = (300, 2) if args.quick else (5000, 10)
+    wrk_s = 2 if args.quick else 10
+
+    charts_dir = os.path.join(os.path.dirname(os.path.abspath(args.out)), "benchmarks")
+    os.makedirs(charts_dir, exist_ok=True)
+    pg = Postgres()
+    results = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+               "quick": args.quick, "machine": machine(), "runs": []}
+    try:
+        if not args.no_peers:
+            ensure_peers()
+        results["versions"] = versions(pg)
+        runs = results["runs"]
+        k = 0
+        if "throughput" in only:
+            for nodes in (1, 2):
+                k += 1
+                runs.append(sked_throughput(pg, n_tp, nodes, f"bench_tp{k}"))
+                log(json.dumps(runs[-1]))
+                if not args.no_peers:
+                    for peer in PEERS:
+                        runs.append(run_peer(peer, ["throughput", "--n", str(n_tp), "--workers",
+                                                    str(nodes)], pg))
+                        log(json.dumps(runs[-1]))
+        if "lateness" in only:
+            runs.append(sked_lateness(pg, n_lat, spread, "bench_lat"))
+            log(json.dumps(runs[-1]))
+            if not args.no_peers:
+                for peer in PEERS:
+                    runs.append(run_peer(peer, ["lateness", "--n", str(n_lat), "--spread-s",
+                                                str(spread)], pg))
+                    log(json.dumps(runs[-1]))
+        if "api" in only:
+            sqlite_dir = tempfile.mkdtemp(prefix="sked-bench-sqlite.")
+            runs.append(sked_api("sqlite", f"sqlite:{sqlite_dir}/sked.db", wrk_s, []))
+            log(json.dumps(runs[-1]))
+            runs.append(sked_api("postgres", pg.dsn, wrk_s, ["--db-schema", "bench_api"]))
+            log(json.dumps(runs[-1]))
+            shutil.rmtree(sqlite_dir, ignore_errors=True)
+        if "pg_ceiling" in only:
+            runs.append(pg_ceiling(pg, 3 if args.quick else 15))
+            log(json.dumps(runs[-1]))
+    finally:
+        pg.stop()
+    write_report(args.out, results, args.quick, charts_dir)
+    log("wrote", args.out)
+    bad = [r for r in results["runs"] if r.get("ran_once") is False]
+    if bad:
+        log("NOT every job ran exactly once in:", [(r["peer"], r["scenario"]) for r in bad])
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
