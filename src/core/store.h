@@ -319,6 +319,18 @@ class Store {
 
   virtual Status TaskFinish(const TaskFinishParams& params) = 0;
 
+  // Many TaskFinish calls at once, each fenced on its own: one status per
+  // item, in order (OK, kAborted, kNotFound, ...). A backend may do them in
+  // one round trip; when the database fails mid-way every item reports it
+  // (kUnavailable: it may have committed, and a repeat is fenced out).
+  // The default calls TaskFinish for each.
+  virtual std::vector<Status> TaskFinishMany(const std::vector<TaskFinishParams>& batch) {
+    std::vector<Status> out;
+    out.reserve(batch.size());
+    for (const auto& p : batch) out.push_back(TaskFinish(p));
+    return out;
+  }
+
   // If the task has used up max_attempts (counting this one unless free), it
   // fails instead, with params.error. Returns the task as it now is.
   virtual StatusOr<Task> TaskRetry(const TaskRetryParams& params) = 0;

@@ -197,8 +197,10 @@ void Engine::CompletionLoop() {
     batch.swap(completions_);
     lk.unlock();
     std::deque<Completion> again;
-    for (auto& c : batch) {
-      if (RecordCompletion(c)) {
+    std::vector<bool> recorded = RecordFinishes(batch);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Completion& c = batch[i];
+      if (recorded[i] || RecordCompletion(c)) {
         if (options_.on_recorded) options_.on_recorded();
         std::lock_guard g(mu_);
         auto it = running_.find(c.id);
@@ -221,6 +223,85 @@ void Engine::CompletionLoop() {
       if (stop_threads_) break;
     }
   }
+}
+
+std::vector<bool> Engine::RecordFinishes(std::deque<Completion>& batch) {
+  // Final outcomes go to the store in one TaskFinishMany; retries and
+  // interruptions (and anything the batch could not settle) take the
+  // one-by-one path of RecordCompletion. true: settled here.
+  std::vector<bool> settled(batch.size(), false);
+  std::vector<core::TaskFinishParams> finishes;
+  std::vector<size_t> index;
+  const Time now = clock_.Now();
+  {
+    std::lock_guard lk(mu_);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Completion& c = batch[i];
+      auto it = running_.find(c.id);
+      if (it == running_.end() || it->second.task.attempt != c.attempt) {
+        settled[i] = true;  // aborted meanwhile: nothing to record
+        continue;
+      }
+      const auto& r = c.result;
+      if (r.kind == ExecResult::Kind::kSucceeded) {
+        finishes.push_back({.id = c.id,
+                            .attempt = c.attempt,
+                            .state = core::TaskState::kSucceeded,
+                            .result = core::TaskResult{r.exit_code, r.output},
+                            .error = std::nullopt,
+                            .node = options_.node_id,
+                            .now = now,
+                            .message = "succeeded"});
+        index.push_back(i);
+      } else if (r.kind == ExecResult::Kind::kFailedPermanent) {
+        finishes.push_back({.id = c.id,
+                            .attempt = c.attempt,
+                            .state = core::TaskState::kFailed,
+                            .result = core::TaskResult{r.exit_code, r.output},
+                            .error = r.error,
+                            .node = options_.node_id,
+                            .now = now,
+                            .message = "failed permanently: " + r.error});
+        index.push_back(i);
+      }
+    }
+  }
+  if (finishes.empty()) return settled;
+  std::vector<core::Status> results = store_.TaskFinishMany(finishes);
+  int64_t succeeded = 0, failed = 0;
+  for (size_t k = 0; k < index.size(); ++k) {
+    const core::Status& st = results[k];
+    const Completion& c = batch[index[k]];
+    const std::string tag = AttemptTag(c.id, c.attempt);
+    if (st.ok()) {
+      settled[index[k]] = true;
+      if (finishes[k].state == core::TaskState::kSucceeded) {
+        ++succeeded;
+      } else {
+        ++failed;
+        Log(core::LogLevel::kWarn, tag + " failed permanently: " + c.result.error);
+      }
+      continue;
+    }
+    switch (st.code()) {
+      case core::StatusCode::kAborted:
+      case core::StatusCode::kNotFound:
+        // Someone else decided first (a callback, a cancel, a rescue).
+        Log(core::LogLevel::kDebug, tag + ": outcome not recorded: " + st.message());
+        settled[index[k]] = true;
+        break;
+      case core::StatusCode::kUnavailable:
+        NoteError(st, "record outcome");  // kept; RecordCompletion tries once more
+        break;
+      default:
+        NoteError(st, "record outcome");
+        settled[index[k]] = true;
+    }
+  }
+  std::lock_guard lk(mu_);
+  stats_.succeeded += succeeded;
+  stats_.failed += failed;
+  return settled;
 }
 
 bool Engine::RecordCompletion(const Completion& c) {

@@ -146,6 +146,9 @@ class Engine {
   void OnDone(const std::string& id, int attempt, core::ExecResult result);
   // Writes one outcome to the store; returns false to try again later.
   bool RecordCompletion(const Completion& c);
+  // Writes the final outcomes of `batch` in one store call; true where one
+  // is settled (recorded, or decided by someone else).
+  std::vector<bool> RecordFinishes(std::deque<Completion>& batch);
   void RenewLeases();
   void EnforceTimeouts();
   void Rescue();

@@ -1723,6 +1723,63 @@ TEST_P(StoreConformanceTest, NodeHeartbeatCreatesAndRefreshes) {
   EXPECT_EQ(Us(nodes[1].last_heartbeat), Us(kT0 + seconds(1)));
 }
 
+// ===== TaskFinishMany ========================================================
+
+TEST_P(StoreConformanceTest, TaskFinishManyFencesEachItemOnItsOwn) {
+  Task ok1 = InsertAndClaim(store(), factory_.Make());
+  Task ok2 = InsertAndClaim(store(), factory_.Make());
+  Task stale = InsertAndClaim(store(), factory_.Make());
+  Task done = InsertAndClaim(store(), factory_.Make());
+  Task gone = InsertAndClaim(store(), factory_.Make());
+  ASSERT_THAT(Finish(store(), done, TaskState::kSucceeded, kT0), IsOk());
+  ASSERT_THAT(Delete(store(), gone.id, kT0), IsOk());
+  std::vector<core::TaskFinishParams> batch = {
+      {.id = ok1.id, .attempt = 1, .state = TaskState::kSucceeded,
+       .result = core::TaskResult{0, "out-1"}, .node = kNodeA, .now = kT0 + seconds(1)},
+      {.id = ok2.id, .attempt = 1, .state = TaskState::kFailed,
+       .result = core::TaskResult{3, "tail"}, .error = "exit 3", .node = kNodeA,
+       .now = kT0 + seconds(2)},
+      {.id = stale.id, .attempt = 7, .state = TaskState::kSucceeded, .now = kT0},
+      {.id = done.id, .attempt = 1, .state = TaskState::kSucceeded, .now = kT0},
+      {.id = gone.id, .attempt = 1, .state = TaskState::kSucceeded, .now = kT0},
+      {.id = "00000000-0000-7000-8000-000000000000", .attempt = 1,
+       .state = TaskState::kSucceeded, .now = kT0},
+      {.id = ok1.id, .attempt = 1, .state = TaskState::kRunning, .now = kT0},
+  };
+  std::vector<core::Status> st = store().TaskFinishMany(batch);
+  ASSERT_EQ(st.size(), batch.size());
+  EXPECT_THAT(st[0], IsOk());
+  EXPECT_THAT(st[1], IsOk());
+  EXPECT_EQ(st[2].code(), StatusCode::kAborted);
+  EXPECT_EQ(st[3].code(), StatusCode::kAborted);
+  EXPECT_EQ(st[4].code(), StatusCode::kNotFound);
+  EXPECT_EQ(st[5].code(), StatusCode::kNotFound);
+  EXPECT_EQ(st[6].code(), StatusCode::kInvalidArgument);
+
+  Task a = Get(store(), ok1.id);
+  EXPECT_EQ(a.state, TaskState::kSucceeded);
+  ASSERT_TRUE(a.result.has_value());
+  EXPECT_EQ(a.result->output, "out-1");
+  EXPECT_EQ(Us(a.finished_at), Us(kT0 + seconds(1)));
+  EXPECT_FALSE(a.lease_owner.has_value());
+  Task b = Get(store(), ok2.id);
+  EXPECT_EQ(b.state, TaskState::kFailed);
+  EXPECT_EQ(b.error, std::optional<std::string>("exit 3"));
+  ASSERT_TRUE(b.result.has_value());
+  EXPECT_EQ(b.result->exit_code, 3);
+  EXPECT_EQ(Get(store(), stale.id).state, TaskState::kRunning);
+  // The same history as TaskFinish writes.
+  std::vector<TaskEvent> ev = Events(store(), ok2.id);
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back().state, TaskState::kFailed);
+  EXPECT_EQ(ev.back().message, "failed: exit 3");
+  EXPECT_EQ(ev.back().node, std::optional<std::string>(kNodeA));
+  EXPECT_EQ(Us(ev.back().at), Us(kT0 + seconds(2)));
+  // A repeat of an applied batch changes nothing.
+  st = store().TaskFinishMany({batch[0]});
+  EXPECT_EQ(st[0].code(), StatusCode::kAborted);
+}
+
 // ===== Schedules =============================================================
 
 core::Schedule MakeSchedule(const std::string& id, std::optional<Time> next_run_at = kT0) {

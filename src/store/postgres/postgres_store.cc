@@ -357,6 +357,26 @@ constexpr char kLiveOccurrencesSql[] =
     "SELECT " SKED_PG_TASK_COLUMNS " FROM tasks WHERE schedule_id = $1 AND deleted_at IS NULL"
     " AND state IN ('scheduled', 'provisioning', 'running') ORDER BY occurrence";
 
+// Many finishes in one statement: each row applies only while its task is
+// live and provisioning or running in that attempt (the fencing of
+// TaskFinish); the rows that applied come back.
+constexpr char kFinishManySql[] =
+    "WITH p AS (SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[],"
+    "  $6::text[], $7::text[], $8::text[], $9::int8[])"
+    "  AS p(id, attempt, state, exit_code, output, error, node, message, at_us)),"
+    " u AS (UPDATE tasks t SET state = p.state,"
+    "  finished_at = timestamptz 'epoch' + p.at_us * interval '1 microsecond',"
+    "  result_exit_code = p.exit_code, result_output = p.output, error = p.error,"
+    "  lease_owner = NULL, lease_expires_at = NULL"
+    "  FROM p WHERE t.id = p.id AND t.attempt = p.attempt AND t.deleted_at IS NULL"
+    "  AND t.state IN ('provisioning', 'running')"
+    "  RETURNING t.id, t.state, t.attempt, t.instance_id, p.node, p.message, t.finished_at),"
+    " e AS (INSERT INTO task_events (task_id, at, state, attempt, node, instance_id, message)"
+    "  SELECT id, finished_at, state, attempt, node, instance_id, message FROM u)"
+    " SELECT id FROM u";
+constexpr char kLiveIdsSql[] =
+    "SELECT id FROM tasks WHERE id = ANY($1::text[]) AND deleted_at IS NULL";
+
 constexpr char kWebhookClaimSql[] =
     "WITH c AS (SELECT id FROM webhooks WHERE state = 'pending'"
     " AND next_attempt_at <= $1::timestamptz"
@@ -641,6 +661,7 @@ class PostgresStore final : public core::Store {
   Status TaskSetHandle(const core::TaskSetHandleParams& params) override;
   Status TaskMarkRunning(const core::TaskMarkRunningParams& params) override;
   Status TaskFinish(const core::TaskFinishParams& params) override;
+  std::vector<Status> TaskFinishMany(const std::vector<core::TaskFinishParams>& batch) override;
   StatusOr<Task> TaskRetry(const core::TaskRetryParams& params) override;
   StatusOr<Task> TaskCancel(const core::TaskCancelParams& params) override;
   StatusOr<Task> TaskDelete(const core::TaskCancelParams& params) override;
@@ -1329,6 +1350,86 @@ Status PostgresStore::TaskFinish(const core::TaskFinishParams& params) {
         EventSpec{
             .at = params.now, .node = params.node, .message = MessageOr(params.message, fallback)});
   });
+}
+
+std::vector<Status> PostgresStore::TaskFinishMany(
+    const std::vector<core::TaskFinishParams>& batch) {
+  std::vector<Status> out(batch.size());
+  std::vector<std::string> ids, states, messages;
+  std::vector<int> attempts;
+  std::vector<std::optional<int64_t>> exit_codes, at_us;
+  std::vector<std::optional<std::string>> outputs, errors;
+  std::vector<size_t> index;  // of each row sent, in `batch`
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& p = batch[i];
+    if (p.state != TaskState::kSucceeded && p.state != TaskState::kFailed) {
+      out[i] = core::InvalidArgumentError("finish state must be succeeded or failed");
+      continue;
+    }
+    std::string fallback(core::TaskStateName(p.state));
+    if (p.state == TaskState::kFailed && p.error.has_value()) fallback = "failed: " + *p.error;
+    index.push_back(i);
+    ids.push_back(p.id);
+    attempts.push_back(p.attempt);
+    states.emplace_back(core::TaskStateName(p.state));
+    exit_codes.push_back(p.result ? std::optional<int64_t>(p.result->exit_code) : std::nullopt);
+    outputs.push_back(p.result ? std::optional<std::string>(p.result->output) : std::nullopt);
+    errors.push_back(p.error);
+    messages.push_back(MessageOr(p.message, fallback));
+    at_us.push_back(core::ToMicros(p.now));
+  }
+  if (index.empty()) return out;
+  std::vector<std::optional<std::string>> node_or_null;
+  for (size_t k = 0; k < index.size(); ++k) {
+    node_or_null.push_back(batch[index[k]].node);
+  }
+  auto applied = Run([&](Connection& conn) -> StatusOr<std::set<std::string>> {
+    Params p;
+    p.Add(TextArrayLiteral(ids))
+        .Add(IntArrayLiteral(attempts))
+        .Add(TextArrayLiteral(states))
+        .Add(postgres_internal::NullableInt64ArrayLiteral(exit_codes))
+        .Add(postgres_internal::NullableTextArrayLiteral(outputs))
+        .Add(postgres_internal::NullableTextArrayLiteral(errors))
+        .Add(postgres_internal::NullableTextArrayLiteral(node_or_null))
+        .Add(TextArrayLiteral(messages))
+        .Add(postgres_internal::NullableInt64ArrayLiteral(at_us));
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kFinishManySql, p, "finish tasks"));
+    std::set<std::string> done;
+    for (int i = 0; i < r.rows(); ++i) done.emplace(r.Text(i, 0));
+    return done;
+  });
+  if (!applied.ok()) {
+    for (size_t i : index) out[i] = applied.status();
+    return out;
+  }
+  // The rows that did not apply: gone (kNotFound) or fenced out (kAborted).
+  std::vector<std::string> missed;
+  for (size_t k = 0; k < index.size(); ++k) {
+    if (!applied->count(ids[k])) missed.push_back(ids[k]);
+  }
+  std::set<std::string> live;
+  if (!missed.empty()) {
+    auto found = Run([&](Connection& conn) -> StatusOr<std::set<std::string>> {
+      ASSIGN_OR_RETURN(Result r, conn.Exec(kLiveIdsSql, Params().Add(TextArrayLiteral(missed)),
+                                           "find live tasks"));
+      std::set<std::string> s;
+      for (int i = 0; i < r.rows(); ++i) s.emplace(r.Text(i, 0));
+      return s;
+    });
+    if (found.ok()) live = std::move(*found);
+  }
+  for (size_t k = 0; k < index.size(); ++k) {
+    const size_t i = index[k];
+    if (applied->count(ids[k])) continue;  // OK
+    if (!live.count(ids[k])) {
+      out[i] = core::NotFoundError("task " + ids[k] + " not found");
+    } else {
+      out[i] = core::AbortedError("task " + ids[k] + " attempt " + std::to_string(attempts[k]) +
+                                  " is no longer current");
+    }
+  }
+  return out;
 }
 
 StatusOr<Task> PostgresStore::TaskRetry(const core::TaskRetryParams& params) {

@@ -95,6 +95,30 @@ std::string IntArrayLiteral(const std::vector<int>& v) {
   return out;
 }
 
+std::string NullableTextArrayLiteral(const std::vector<std::optional<std::string>>& v) {
+  std::string out = "{";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i > 0) out += ',';
+    if (v[i].has_value()) {
+      AppendQuotedElement(out, *v[i]);
+    } else {
+      out += "NULL";
+    }
+  }
+  out += '}';
+  return out;
+}
+
+std::string NullableInt64ArrayLiteral(const std::vector<std::optional<int64_t>>& v) {
+  std::string out = "{";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i > 0) out += ',';
+    out += v[i].has_value() ? std::to_string(*v[i]) : "NULL";
+  }
+  out += '}';
+  return out;
+}
+
 // --- Result ------------------------------------------------------------------
 
 void Result::Deleter::operator()(PGresult* r) const { PQclear(r); }

@@ -83,6 +83,9 @@ class Params {
 std::string TextArrayLiteral(const std::vector<std::string>& v);
 // `{1,2}`: an int[] literal.
 std::string IntArrayLiteral(const std::vector<int>& v);
+// The same, with NULL elements for nullopt.
+std::string NullableTextArrayLiteral(const std::vector<std::optional<std::string>>& v);
+std::string NullableInt64ArrayLiteral(const std::vector<std::optional<int64_t>>& v);
 
 // The rows of one statement (text format).
 //
