@@ -58,7 +58,7 @@ inline constexpr std::string_view kDefaultQueue = "default";
 // The reason a container task is refused when no container runner is enabled
 // (the message is "type: " followed by it).
 inline constexpr std::string_view kNoContainerRunnerReason =
-    "container tasks need a container runner (start sked with --default-runner docker)";
+    "container tasks need a container runner (this node has no Docker engine on --docker-host)";
 
 // Decodes one create body into a task in state scheduled: type, runner
 // ("builtin" for built-in types), run_at (default `now`), image/command/env,

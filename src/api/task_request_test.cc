@@ -267,7 +267,7 @@ TEST(ParseCreateTask, RejectsType) {
 TEST(ParseCreateTask, ContainerNeedsAnEnabledRunner) {
   EXPECT_TRUE(IsInvalid(
       ParseCreateTask(Container(), NoRunner(), kNow),
-      "type: container tasks need a container runner (start sked with --default-runner docker)"));
+      "type: container tasks need a container runner (this node has no Docker engine on --docker-host)"));
   // Built-in types need none.
   EXPECT_TRUE(IsOk(ParseCreateTask(Fizz(), NoRunner(), kNow)));
 }

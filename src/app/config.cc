@@ -63,6 +63,31 @@ void AddServeFlags(CLI::App& cmd, ServeConfig& c) {
                  "Threads running API handlers (they block on the store)")
       ->envname("SKED_HTTP_HANDLER_THREADS")
       ->capture_default_str();
+  cmd.add_option("--default-runner", c.default_runner,
+                 "Runner of container tasks that name none: docker or ec2-spot")
+      ->envname("SKED_DEFAULT_RUNNER")
+      ->check(CLI::IsMember({"builtin", "docker", "ec2-spot"}))
+      ->capture_default_str();
+  cmd.add_option("--docker-host", c.docker_host,
+                 "Docker engine socket, unix:///PATH (\"\": no docker runner on this node)")
+      ->envname("SKED_DOCKER_HOST")
+      ->capture_default_str();
+  cmd.add_option("--docker-network", c.docker_network,
+                 "Network mode of task containers (host: jobs reach the API on loopback)")
+      ->envname("SKED_DOCKER_NETWORK")
+      ->capture_default_str();
+  cmd.add_option("--docker-memory-mb", c.docker_memory_mb,
+                 "Memory limit of each task container in MiB (0: none)")
+      ->envname("SKED_DOCKER_MEMORY_MB")
+      ->capture_default_str();
+  cmd.add_option("--docker-cpus", c.docker_cpus, "CPU limit of each task container (0: none)")
+      ->envname("SKED_DOCKER_CPUS")
+      ->capture_default_str();
+  cmd.add_option("--docker-pull", c.docker_pull,
+                 "When to pull a task's image: missing, always or never")
+      ->envname("SKED_DOCKER_PULL")
+      ->check(CLI::IsMember({"missing", "always", "never"}))
+      ->capture_default_str();
   cmd.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
       ->envname("SKED_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
@@ -103,6 +128,13 @@ core::Status ValidateServeConfig(ServeConfig& c) {
     return core::InvalidArgumentError("--webhook-secret: use at least 16 characters");
   if (!c.callback_secret.empty() && c.callback_secret.size() < 16)
     return core::InvalidArgumentError("--callback-secret: use at least 16 characters");
+  if (c.docker_memory_mb < 0 || c.docker_memory_mb > (int64_t{1} << 30))
+    return core::InvalidArgumentError("--docker-memory-mb: must be >= 0");
+  if (!(c.docker_cpus >= 0 && c.docker_cpus <= 1024))
+    return core::InvalidArgumentError("--docker-cpus: must be in 0..1024");
+  if (!c.docker_host.empty() && c.docker_host.rfind("unix://", 0) != 0)
+    return core::InvalidArgumentError("--docker-host: want unix:///PATH, got '" + c.docker_host +
+                                      "'");
   if (c.db_pool_size < 0 || c.db_pool_size > 256)
     return core::InvalidArgumentError("--db-pool-size: must be in 0..256");
   auto db = ParseDbUrl(c.db);

@@ -39,6 +39,13 @@ struct ServeConfig {
   int io_threads = 2;                     // --http-io-threads
   int handler_threads = 8;                // --http-handler-threads
   std::string log_level = "info";         // --log-level
+  // Container runners.
+  std::string default_runner = "docker";  // --default-runner: for container tasks naming none
+  std::string docker_host = "unix:///var/run/docker.sock";  // --docker-host; "" disables
+  std::string docker_network = "host";    // --docker-network
+  int64_t docker_memory_mb = 0;           // --docker-memory-mb; 0 = no limit
+  double docker_cpus = 0;                 // --docker-cpus; 0 = no limit
+  std::string docker_pull = "missing";    // --docker-pull missing|always|never
 };
 
 // Registers every serve flag on `cmd`, bound to `cfg`.

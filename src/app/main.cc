@@ -25,6 +25,8 @@
 #include "core/clock.h"
 #include "core/logger.h"
 #include "exec/builtin/builtin_executor.h"
+#include "exec/docker/docker_client.h"
+#include "exec/docker/docker_executor.h"
 #include "sched/engine.h"
 #include "notify/http_notifier.h"
 #include "sched/executor_registry.h"
@@ -157,6 +159,27 @@ int Serve(const ServeConfig& cfg) {
   sched::ExecutorRegistry executors;
   executors.Add(&builtin);
 
+  // The docker runner, when an engine answers on --docker-host.
+  std::unique_ptr<exec::DockerClient> docker_client;
+  std::unique_ptr<exec::DockerExecutor> docker;
+  if (!cfg.docker_host.empty()) {
+    auto client = exec::DockerClient::Connect({.host = cfg.docker_host});
+    if (client.ok()) {
+      docker_client = std::move(*client);
+      exec::DockerExecutorOptions dopt;
+      dopt.network_mode = cfg.docker_network;
+      dopt.memory_bytes = cfg.docker_memory_mb * 1024 * 1024;
+      dopt.cpus = cfg.docker_cpus;
+      dopt.pull = exec::ParsePullPolicy(cfg.docker_pull).value_or(exec::PullPolicy::kMissing);
+      dopt.logger = &logger;
+      docker = std::make_unique<exec::DockerExecutor>(dopt, *docker_client);
+      executors.Add(docker.get());
+    } else {
+      spdlog::warn("docker runner off: no Docker engine at {} ({})", cfg.docker_host,
+                   client.status().message());
+    }
+  }
+
   // Jobs call back on this URL; known once the server has bound (the port may
   // be 0). The engine reads it only after Start(), which comes later.
   std::string callback_base;
@@ -202,6 +225,12 @@ int Serve(const ServeConfig& cfg) {
 
   api::ApiOptions ao;
   ao.api_tokens = cfg.api_tokens;
+  for (const std::string& kind : executors.Kinds()) {
+    if (kind != "builtin") ao.create_defaults.container_runners.push_back(kind);
+  }
+  if (cfg.default_runner != "builtin" && executors.Find(cfg.default_runner) != nullptr) {
+    ao.create_defaults.default_container_runner = cfg.default_runner;
+  }
   ao.callback_secret = secret;
   ao.version = kVersion;
   // Built before the server starts, so no request can find it missing.

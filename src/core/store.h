@@ -120,6 +120,9 @@ struct TaskRetryParams {
   int attempt = 0;
   Time run_at{};                    // when the next attempt may start
   std::optional<std::string> error;
+  // The failed attempt's result (exit code, log tail), kept on the task so
+  // the last attempt's is visible; nullopt leaves the stored one.
+  std::optional<TaskResult> result;
   bool free = false;                // true: this attempt does not use up max_attempts
   std::optional<std::string> node;
   Time now{};

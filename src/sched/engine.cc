@@ -354,10 +354,15 @@ bool Engine::RecordCompletion(const Completion& c) {
         run_at += RetryBackoff(task.ChargedAttempts(), options_.backoff_base,
                                options_.backoff_max, options_.time_scale, UnitRandom());
       }
+      std::optional<core::TaskResult> result;
+      if (!free && (r.exit_code != 0 || !r.output.empty())) {
+        result = core::TaskResult{r.exit_code, r.output};
+      }
       auto after = store_.TaskRetry({.id = c.id,
                                      .attempt = c.attempt,
                                      .run_at = run_at,
                                      .error = r.error,
+                                     .result = result,
                                      .free = free,
                                      .node = options_.node_id,
                                      .now = now,

@@ -211,6 +211,7 @@ std::vector<std::string> ServerProcess::Args() const {
     a.insert(a.end(), {"--concurrency", std::to_string(*options_.concurrency)});
   }
   if (options_.node_id) a.insert(a.end(), {"--node-id", *options_.node_id});
+  if (!options_.docker) a.insert(a.end(), {"--docker-host", ""});
   if (options_.shutdown_grace_s) {
     a.insert(a.end(), {"--shutdown-grace-s", std::to_string(*options_.shutdown_grace_s)});
   }

@@ -42,6 +42,9 @@ struct ServerOptions {
   std::optional<std::string> bar_url;            // --bar-url
   std::optional<int> concurrency;                // --concurrency
   std::optional<std::string> node_id;            // --node-id
+  // false: --docker-host "" (no docker runner, whatever engine runs here);
+  // true: the default socket, so container tasks run on the local engine.
+  bool docker = false;
   // --db: default sqlite:<dir>/sked.db. Several servers given one postgres://
   // URL (and --db-schema in extra_args) form a cluster.
   std::optional<std::string> db_url;

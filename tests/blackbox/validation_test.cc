@@ -110,8 +110,8 @@ TEST_F(CreateLimitsTest, ContainerTypeWithoutAContainerRunnerIs400WithTheDocumen
                                                {"image", "busybox:1.36"},
                                                {"command", json::array{"sh", "-c", "echo hi"}}});
   json::object err = ExpectError(r, 400, "invalid_argument", "type");
-  EXPECT_EQ(err["message"], json::value("type: container tasks need a container runner (start sked "
-                                        "with --default-runner docker)"))
+  EXPECT_EQ(err["message"], json::value("type: container tasks need a container runner (this node "
+                                        "has no Docker engine on --docker-host)"))
       << Describe(r);
   EXPECT_EQ(CountTasks(), 0u);
 }

@@ -1723,6 +1723,35 @@ TEST_P(StoreConformanceTest, NodeHeartbeatCreatesAndRefreshes) {
   EXPECT_EQ(Us(nodes[1].last_heartbeat), Us(kT0 + seconds(1)));
 }
 
+TEST_P(StoreConformanceTest, TaskRetryKeepsTheFailedAttemptsResult) {
+  Task t = InsertAndClaim(store(), factory_.Make([](Task& x) { x.max_attempts = 2; }));
+  SKED_ASSERT_OK_AND_ASSIGN(Task after,
+                            store().TaskRetry({.id = t.id,
+                                               .attempt = 1,
+                                               .run_at = kT0 + seconds(5),
+                                               .error = "exit code 3",
+                                               .result = core::TaskResult{3, "log tail"},
+                                               .now = kT0}));
+  ASSERT_TRUE(after.result.has_value());
+  EXPECT_EQ(after.result->exit_code, 3);
+  Task stored = Get(store(), t.id);
+  ASSERT_TRUE(stored.result.has_value());
+  EXPECT_EQ(stored.result->output, "log tail");
+  // The last attempt fails the task and its result stays.
+  Task second = Reclaim(store(), t.id, kT0 + seconds(5));
+  SKED_ASSERT_OK_AND_ASSIGN(after, store().TaskRetry({.id = t.id,
+                                                      .attempt = second.attempt,
+                                                      .run_at = kT0 + seconds(9),
+                                                      .error = "exit code 4",
+                                                      .result = core::TaskResult{4, "tail 2"},
+                                                      .now = kT0 + seconds(6)}));
+  EXPECT_EQ(after.state, TaskState::kFailed);
+  stored = Get(store(), t.id);
+  ASSERT_TRUE(stored.result.has_value());
+  EXPECT_EQ(stored.result->exit_code, 4);
+  EXPECT_EQ(stored.error, std::optional<std::string>("exit code 4"));
+}
+
 // ===== TaskFinishMany ========================================================
 
 TEST_P(StoreConformanceTest, TaskFinishManyFencesEachItemOnItsOwn) {

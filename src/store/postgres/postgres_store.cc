@@ -1439,6 +1439,7 @@ StatusOr<Task> PostgresStore::TaskRetry(const core::TaskRetryParams& params) {
     Task after = before;
     after.free_attempts = before.free_attempts + (params.free ? 1 : 0);
     after.error = params.error;
+    if (params.result.has_value()) after.result = params.result;
     ClearLease(after);
     std::string fallback;
     if (after.ChargedAttempts() >= after.max_attempts) {
