@@ -167,6 +167,14 @@ int Serve(const ServeConfig& cfg) {
     if (client.ok()) {
       docker_client = std::move(*client);
       exec::DockerExecutorOptions dopt;
+      // One id per database: the containers of this installation, whichever
+      // node started them.
+      auto install = store->SettingInit("installation_id", RandomSecret().substr(0, 16));
+      if (!install.ok()) {
+        spdlog::error("installation id: {}", install.status().ToString());
+        return 1;
+      }
+      dopt.installation = *install;
       dopt.network_mode = cfg.docker_network;
       dopt.memory_bytes = cfg.docker_memory_mb * 1024 * 1024;
       dopt.cpus = cfg.docker_cpus;

@@ -13,6 +13,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "core/task.h"
@@ -46,6 +47,14 @@ struct LaunchParams {
 // Cancel() was called first (then it may or may not be called).
 using DoneCallback = std::function<void(ExecResult)>;
 
+// An attempt a runner can see outside this process (a container by its
+// labels), so a node that restarts can adopt it or clean it up.
+struct ExternalAttempt {
+  std::string task_id;
+  int attempt = 0;
+  std::string handle;
+};
+
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -74,6 +83,12 @@ class Executor {
   // Stops the attempt and frees what it holds. OK if it already ended or is
   // unknown.
   virtual Status Cancel(const std::string& handle) = 0;
+
+  // Every attempt this runner started (on any node) that still exists
+  // outside a process. Default: none (in-process runners).
+  virtual StatusOr<std::vector<ExternalAttempt>> ListExternal() {
+    return std::vector<ExternalAttempt>();
+  }
 };
 
 }  // namespace sked::core

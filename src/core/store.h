@@ -138,6 +138,19 @@ struct TaskCancelParams {
 struct TaskRescueParams {
   Time now{};
   int limit = 1000;
+  // An attempt with a handle lives outside its node (a container, an
+  // instance) and a node that can reach it may adopt it: it is rescued only
+  // once its lease expired more than this long ago.
+  Duration handle_grace{};
+};
+
+// Takes over a running attempt whose node died (or this node, restarted).
+struct TaskAdoptParams {
+  std::string id;
+  int attempt = 0;
+  std::string node;
+  Time now{};
+  Duration lease{};
 };
 
 struct NodeInfo {
@@ -349,9 +362,16 @@ class Store {
   // kNotFound if absent or already deleted.
   virtual StatusOr<Task> TaskDelete(const TaskCancelParams& params) = 0;
 
+  // Gives `node` the lease of attempt `attempt` of a provisioning or running
+  // task, keeping the attempt, when its lease expired before `now` or `node`
+  // holds it already; appends "adopted by <node>". Returns the task.
+  // kAborted when the task is in another attempt, finished, or leased to
+  // another node; kNotFound if absent or deleted.
+  virtual StatusOr<Task> TaskAdopt(const TaskAdoptParams& params) = 0;
+
   // Moves running/provisioning tasks whose lease expired before `now` back to
-  // scheduled (or to failed when they have used up max_attempts). Returns them
-  // as they now are.
+  // scheduled (or to failed when they have used up max_attempts); those with a
+  // handle only after params.handle_grace more. Returns them as they now are.
   virtual StatusOr<std::vector<Task>> TaskRescue(const TaskRescueParams& params) = 0;
 
   // Oldest first. kNotFound if the task is absent or deleted.

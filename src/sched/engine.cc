@@ -434,6 +434,7 @@ void Engine::MaintenanceLoop() {
     EnforceTimeouts();
     if (now >= next_renew) {
       RenewLeases();
+      AdoptOrphans();
       auto st = store_.NodeHeartbeat({.id = options_.node_id,
                                       .version = options_.version,
                                       .started_at = started_at,
@@ -520,7 +521,9 @@ void Engine::EnforceTimeouts() {
 }
 
 void Engine::Rescue() {
-  auto rescued = store_.TaskRescue({.now = clock_.Now(), .limit = 1000});
+  const Duration grace =
+      options_.adopt_grace > Duration::zero() ? options_.adopt_grace : options_.lease * 3;
+  auto rescued = store_.TaskRescue({.now = clock_.Now(), .limit = 1000, .handle_grace = grace});
   if (!rescued.ok()) {
     NoteError(rescued.status(), "rescue");
     return;
@@ -533,6 +536,83 @@ void Engine::Rescue() {
   Log(core::LogLevel::kInfo,
       "rescued " + std::to_string(rescued->size()) + " task(s) whose lease expired");
   Wake();
+}
+
+// --- Adoption --------------------------------------------------------------
+
+void Engine::AdoptOrphans() {
+  for (const std::string& kind : runners_) {
+    core::Executor* executor = executors_.Find(kind);
+    if (executor == nullptr || !executor->Durable()) continue;
+    auto external = executor->ListExternal();
+    if (!external.ok()) {
+      NoteError(external.status(), "list external attempts");
+      continue;
+    }
+    for (const core::ExternalAttempt& a : *external) {
+      {
+        std::lock_guard lk(mu_);
+        if (stopping_) return;
+        auto it = running_.find(a.task_id);
+        if (it != running_.end() && it->second.task.attempt == a.attempt) continue;  // ours
+      }
+      auto adopted = store_.TaskAdopt({.id = a.task_id,
+                                       .attempt = a.attempt,
+                                       .node = options_.node_id,
+                                       .now = clock_.Now(),
+                                       .lease = options_.lease});
+      if (adopted.ok()) {
+        AdoptAttempt(executor, std::move(*adopted), a.handle);
+        continue;
+      }
+      const auto code = adopted.status().code();
+      if (code != core::StatusCode::kAborted && code != core::StatusCode::kNotFound) {
+        NoteError(adopted.status(), "adopt");
+        continue;
+      }
+      // Not ours to run. Remove it unless it is the live attempt of another
+      // node (one that shares this engine).
+      bool live_elsewhere = false;
+      if (code == core::StatusCode::kAborted) {
+        auto t = store_.TaskGet(a.task_id);
+        if (!t.ok() && t.status().code() != core::StatusCode::kNotFound) continue;  // unsure
+        live_elsewhere = t.ok() && t->attempt == a.attempt &&
+                         (t->state == core::TaskState::kRunning ||
+                          t->state == core::TaskState::kProvisioning);
+      }
+      if (!live_elsewhere) {
+        Log(core::LogLevel::kInfo, "removing " + a.handle + ": its task " + a.task_id +
+                                       " no longer runs attempt " + std::to_string(a.attempt));
+        (void)executor->Cancel(a.handle);
+      }
+    }
+  }
+}
+
+void Engine::AdoptAttempt(core::Executor* executor, core::Task task, const std::string& handle) {
+  const std::string id = task.id;
+  const int attempt = task.attempt;
+  const Time now = clock_.Now();
+  core::LaunchParams params{.task = task, .node = options_.node_id, .job_env = {}};
+  if (options_.job_env) params.job_env = options_.job_env(task);
+  {
+    std::lock_guard lk(mu_);
+    Attempt a;
+    a.deadline = task.started_at.value_or(now) + std::chrono::seconds(task.timeout_s);
+    a.executor = executor;
+    a.handle = handle;
+    a.task = std::move(task);
+    running_[id] = std::move(a);
+    ++stats_.adopted;
+  }
+  Log(core::LogLevel::kInfo, AttemptTag(id, attempt) + ": adopted " + handle);
+  core::Status st = executor->Adopt(params, handle, [this, id, attempt](ExecResult r) {
+    OnDone(id, attempt, std::move(r));
+  });
+  if (!st.ok()) {
+    OnDone(id, attempt, {ExecResult::Kind::kFailed, -1, "", "lost its " + handle + ": " +
+                                                                  st.message()});
+  }
 }
 
 // --- Stop ------------------------------------------------------------------

@@ -62,6 +62,11 @@ struct EngineOptions {
   // because their queue is at max_running or out of its rate.
   // Default: kDefaultThrottlePoll.
   core::Duration throttle_poll = kDefaultThrottlePoll;
+  // An attempt that lives outside its node (it has a handle: a container)
+  // is rescued only this long after its lease expired, so the node, restarted,
+  // or another that can reach it adopts it instead of running it again.
+  // Default (zero): 3 leases.
+  core::Duration adopt_grace{};
   // How often the leader looks for expired leases. Default: kDefaultRescueInterval.
   core::Duration rescue_interval = kDefaultRescueInterval;
   // On Stop(), how long running attempts may finish before their leases are
@@ -89,6 +94,7 @@ struct EngineStats {
   int64_t failed = 0;
   int64_t retried = 0;
   int64_t rescued = 0;
+  int64_t adopted = 0;
   int64_t timed_out = 0;
   int64_t leases_lost = 0;
   int64_t running = 0;
@@ -152,6 +158,10 @@ class Engine {
   void RenewLeases();
   void EnforceTimeouts();
   void Rescue();
+  // Adopts the external attempts (containers) of dead nodes and of this node
+  // before a restart; removes those whose task is gone, finished or moved on.
+  void AdoptOrphans();
+  void AdoptAttempt(core::Executor* executor, core::Task task, const std::string& handle);
   void GiveBackAll();
   void Log(core::LogLevel level, const std::string& message);
   void NoteError(const core::Status& s, const char* where);

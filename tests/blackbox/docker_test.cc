@@ -164,5 +164,49 @@ TEST_F(DockerTest, TheOriginalBriefsScheduleRouteRunsAContainer) {
   EXPECT_EQ(api().Get("/status/" + id).body, "DONE");
 }
 
+// A node killed while its container runs: the node that comes back (with
+// another node id, as a restart gets by default) adopts the container once
+// the dead node's lease has run out; the job runs once, in attempt 1.
+TEST_F(DockerTest, AKilledNodesContainerIsAdoptedNotRunAgain) {
+  Start({.node_id = "docker-node-a", .extra_args = {"--lease-s", "2"}});
+  std::string id = Str(CreateTask(Container({"sh", "-c", "sleep 4; echo ran-once"})), "id");
+  WaitForState(id, "running", seconds(30));
+  ASSERT_TRUE(WaitUntil([&] { return ContainersOf(id).size() == 1; }));
+  ExitStatus st = server().Kill();
+  EXPECT_FALSE(st.exited);
+
+  server().options().node_id = "docker-node-b";
+  server().Start();
+  json::object done = WaitForState(id, "succeeded", seconds(60));
+  EXPECT_EQ(Int(done, "attempt"), 1) << "the job ran again: " << Dump(done);
+  EXPECT_EQ(Str(Obj(done, "result"), "output"), "ran-once\n");
+  bool adopted = false;
+  for (const auto& e : Events(id)) adopted |= Str(e, "message") == "adopted by docker-node-b";
+  EXPECT_TRUE(adopted) << Dump(json::value_from(Events(id)));
+  EXPECT_TRUE(WaitUntil([&] { return ContainersOf(id).empty(); }));
+}
+
+// A container whose task was deleted while no node watched it is removed by
+// the next node that sees it.
+TEST_F(DockerTest, AContainerWhoseTaskIsGoneIsRemoved) {
+  ServerProcess& node = Start({.node_id = "docker-node-c", .extra_args = {"--lease-s", "2"}});
+  std::string id = Str(CreateTask(Container({"sleep", "300"})), "id");
+  WaitForState(id, "running", seconds(30));
+  ASSERT_TRUE(WaitUntil([&] { return ContainersOf(id).size() == 1; }));
+  node.Kill();
+  {
+    // An API-only node without docker on the same database deletes the task.
+    ServerProcess api_only({.concurrency = 0, .db_url = "sqlite:" + node.db_path()});
+    api_only.Start();
+    HttpClient http([&] { return api_only.base_url(); });
+    ASSERT_EQ(http.Delete("/v1/tasks/" + id).status, 204);
+    api_only.Stop();
+  }
+  EXPECT_EQ(ContainersOf(id).size(), 1u) << "nobody watched it meanwhile";
+  node.Start();
+  EXPECT_TRUE(WaitUntil([&] { return ContainersOf(id).empty(); }, seconds(20)))
+      << "the orphan container was left running";
+}
+
 }  // namespace
 }  // namespace sked::blackbox

@@ -1752,6 +1752,65 @@ TEST_P(StoreConformanceTest, TaskRetryKeepsTheFailedAttemptsResult) {
   EXPECT_EQ(stored.error, std::optional<std::string>("exit code 4"));
 }
 
+// ===== TaskAdopt and the handle grace of TaskRescue ===========================
+
+TEST_P(StoreConformanceTest, TaskAdoptTakesOverAnExpiredLeaseInTheSameAttempt) {
+  Task t = InsertAndClaim(store(), factory_.Make(), seconds(10));
+  ASSERT_THAT(store().TaskSetHandle({.id = t.id, .attempt = 1, .handle = "c-1", .now = kT0}),
+              IsOk());
+  // Still held by node-a: node-b cannot take it; node-a (restarted) can.
+  EXPECT_THAT(store().TaskAdopt({.id = t.id, .attempt = 1, .node = kNodeB, .now = kT0 + seconds(5),
+                                 .lease = seconds(10)}),
+              StatusIs(StatusCode::kAborted));
+  SKED_ASSERT_OK_AND_ASSIGN(Task mine, store().TaskAdopt({.id = t.id, .attempt = 1,
+                                                          .node = kNodeA, .now = kT0 + seconds(5),
+                                                          .lease = seconds(10)}));
+  EXPECT_EQ(Us(mine.lease_expires_at), Us(kT0 + seconds(15)));
+  // Expired: anyone may adopt; the attempt, state and handle stay.
+  SKED_ASSERT_OK_AND_ASSIGN(Task theirs,
+                            store().TaskAdopt({.id = t.id, .attempt = 1, .node = kNodeB,
+                                               .now = kT0 + seconds(16), .lease = seconds(10)}));
+  EXPECT_EQ(theirs.attempt, 1);
+  EXPECT_EQ(theirs.state, TaskState::kRunning);
+  EXPECT_EQ(theirs.lease_owner, std::optional<std::string>(kNodeB));
+  EXPECT_EQ(Get(store(), t.id).handle, std::optional<std::string>("c-1"));
+  EXPECT_EQ(Events(store(), t.id).back().message, std::string("adopted by ") + kNodeB);
+  // node-b's lease is renewed like any other.
+  SKED_ASSERT_OK_AND_ASSIGN(auto lost,
+                            store().TaskLeaseRenew({.node = kNodeB, .now = kT0 + seconds(17),
+                                                    .lease = seconds(10),
+                                                    .tasks = {{t.id, 1}}}));
+  EXPECT_THAT(lost, IsEmpty());
+  // Another attempt, a finished task, an unknown one: refused.
+  EXPECT_THAT(store().TaskAdopt({.id = t.id, .attempt = 2, .node = kNodeB, .now = kT0 + seconds(30),
+                                 .lease = seconds(10)}),
+              StatusIs(StatusCode::kAborted));
+  ASSERT_THAT(Finish(store(), theirs, TaskState::kSucceeded, kT0 + seconds(18)), IsOk());
+  EXPECT_THAT(store().TaskAdopt({.id = t.id, .attempt = 1, .node = kNodeB, .now = kT0 + seconds(40),
+                                 .lease = seconds(10)}),
+              StatusIs(StatusCode::kAborted));
+  EXPECT_THAT(store().TaskAdopt({.id = "00000000-0000-7000-8000-000000000000", .attempt = 1,
+                                 .node = kNodeB, .now = kT0, .lease = seconds(10)}),
+              StatusIs(StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, TaskRescueWaitsTheHandleGraceForAttemptsWithAHandle) {
+  Task plain = InsertAndClaim(store(), factory_.Make(), seconds(10));
+  Task handled = InsertAndClaim(store(), factory_.Make(), seconds(10));
+  ASSERT_THAT(store().TaskSetHandle({.id = handled.id, .attempt = 1, .handle = "c-2", .now = kT0}),
+              IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<Task> r,
+                            store().TaskRescue({.now = kT0 + seconds(11),
+                                                .handle_grace = seconds(30)}));
+  EXPECT_THAT(Ids(r), ElementsAre(plain.id));
+  SKED_ASSERT_OK_AND_ASSIGN(r, store().TaskRescue({.now = kT0 + seconds(40),
+                                                   .handle_grace = seconds(30)}));
+  EXPECT_THAT(r, IsEmpty()) << "still inside the grace";
+  SKED_ASSERT_OK_AND_ASSIGN(r, store().TaskRescue({.now = kT0 + seconds(41),
+                                                   .handle_grace = seconds(30)}));
+  EXPECT_THAT(Ids(r), ElementsAre(handled.id));
+}
+
 // ===== TaskFinishMany ========================================================
 
 TEST_P(StoreConformanceTest, TaskFinishManyFencesEachItemOnItsOwn) {

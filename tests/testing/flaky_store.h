@@ -78,6 +78,10 @@ class FlakyStore final : public core::Store {
     if (Down()) return Unavailable();
     return inner_->TaskDelete(p);
   }
+  core::StatusOr<core::Task> TaskAdopt(const core::TaskAdoptParams& p) override {
+    if (Down()) return Unavailable();
+    return inner_->TaskAdopt(p);
+  }
   core::StatusOr<std::vector<core::Task>> TaskRescue(const core::TaskRescueParams& p) override {
     if (Down()) return Unavailable();
     return inner_->TaskRescue(p);

@@ -75,6 +75,27 @@ core::Status DockerExecutor::Cancel(const std::string& handle) {
   return client_.RemoveContainer(handle);
 }
 
+core::StatusOr<std::vector<core::ExternalAttempt>> DockerExecutor::ListExternal() {
+  ASSIGN_OR_RETURN(std::vector<ContainerInfo> found,
+                   client_.ListContainers(
+                       {{"sked.managed", "true"}, {"sked.install", options_.installation}},
+                       /*all=*/true));
+  std::vector<core::ExternalAttempt> out;
+  for (const ContainerInfo& c : found) {
+    auto id = c.labels.find("sked.task-id");
+    auto attempt = c.labels.find("sked.attempt");
+    if (id == c.labels.end() || attempt == c.labels.end()) continue;
+    int n = 0;
+    try {
+      n = std::stoi(attempt->second);
+    } catch (...) {
+      continue;
+    }
+    out.push_back({id->second, n, c.name});
+  }
+  return out;
+}
+
 bool DockerExecutor::Cancelled(const std::string& name) {
   std::lock_guard lk(mu_);
   auto it = runs_.find(name);
@@ -143,7 +164,8 @@ ExecResult DockerExecutor::Execute(const core::LaunchParams& params, const std::
     spec.labels = {{"sked.task-id", t.id},
                    {"sked.attempt", std::to_string(t.attempt)},
                    {"sked.node", params.node},
-                   {"sked.managed", "true"}};
+                   {"sked.managed", "true"},
+                   {"sked.install", options_.installation}};
     spec.network_mode = options_.network_mode;
     spec.memory_bytes = options_.memory_bytes;
     spec.nano_cpus = static_cast<int64_t>(options_.cpus * 1e9);

@@ -7,7 +7,7 @@
 // its own pulls the image if the pull policy says so, creates the container
 // with the task's env (verbatim, never through a shell) plus the job's
 // SKED_* variables and the labels sked.task-id / sked.attempt / sked.node /
-// sked.managed, starts it, waits for it, keeps the tail of its logs as the
+// sked.managed / sked.install, starts it, waits for it, keeps the tail of its logs as the
 // result's output and removes it. Exit code 0 is success; any other fails the
 // attempt (retried while attempts remain). A job's own callback, a timeout, a
 // cancel or a delete reach it through Cancel, which kills and removes the
@@ -42,6 +42,9 @@ std::optional<PullPolicy> ParsePullPolicy(std::string_view s);
 inline constexpr int kDefaultDockerLogTailLines = 50;
 
 struct DockerExecutorOptions {
+  // Labels every container (sked.install) and scopes ListExternal to it, so
+  // installations sharing one engine never touch each other's containers.
+  std::string installation;
   // "host" by default: the job reaches the API on the loopback address.
   std::string network_mode = "host";
   int64_t memory_bytes = 0;  // 0: no limit
@@ -67,6 +70,8 @@ class DockerExecutor final : public core::Executor {
   core::Status Adopt(const core::LaunchParams& params, const std::string& handle,
                      core::DoneCallback done) override;
   core::Status Cancel(const std::string& handle) override;
+  // This installation's containers (sked.managed, sked.install), running or not.
+  core::StatusOr<std::vector<core::ExternalAttempt>> ListExternal() override;
 
  private:
   struct Run {

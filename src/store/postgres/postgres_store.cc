@@ -267,6 +267,7 @@ constexpr char kRescueSql[] =
     " SELECT id, lease_owner AS old_owner, lease_expires_at AS old_expiry"
     " FROM tasks WHERE state IN ('provisioning', 'running')"
     " AND deleted_at IS NULL AND lease_expires_at < $1::timestamptz"
+    " AND (handle IS NULL OR lease_expires_at < $3::timestamptz)"
     " ORDER BY lease_expires_at, id LIMIT $2::int"
     " FOR UPDATE SKIP LOCKED),"
     " u AS ("
@@ -661,6 +662,7 @@ class PostgresStore final : public core::Store {
   Status TaskSetHandle(const core::TaskSetHandleParams& params) override;
   Status TaskMarkRunning(const core::TaskMarkRunningParams& params) override;
   Status TaskFinish(const core::TaskFinishParams& params) override;
+  StatusOr<Task> TaskAdopt(const core::TaskAdoptParams& params) override;
   std::vector<Status> TaskFinishMany(const std::vector<core::TaskFinishParams>& batch) override;
   StatusOr<Task> TaskRetry(const core::TaskRetryParams& params) override;
   StatusOr<Task> TaskCancel(const core::TaskCancelParams& params) override;
@@ -1432,6 +1434,26 @@ std::vector<Status> PostgresStore::TaskFinishMany(
   return out;
 }
 
+StatusOr<Task> PostgresStore::TaskAdopt(const core::TaskAdoptParams& params) {
+  if (params.node.empty()) return core::InvalidArgumentError("node id is empty");
+  return Transact([&](Connection& conn) -> StatusOr<Task> {
+    ASSIGN_OR_RETURN(Task before, LockLiveTask(conn, params.id));
+    RETURN_IF_ERROR(CheckCurrentAttempt(before, params.attempt));
+    const bool expired = !before.lease_expires_at || *before.lease_expires_at < params.now;
+    if (!expired && before.lease_owner != params.node) {
+      return core::AbortedError("task " + params.id + " is leased to " +
+                                before.lease_owner.value_or("?"));
+    }
+    Task after = before;
+    after.lease_owner = params.node;
+    after.lease_expires_at = params.now + params.lease;
+    RETURN_IF_ERROR(CasUpdateTask(
+        conn, before, after,
+        EventSpec{.at = params.now, .node = params.node, .message = "adopted by " + params.node}));
+    return after;
+  });
+}
+
 StatusOr<Task> PostgresStore::TaskRetry(const core::TaskRetryParams& params) {
   return Transact([&](Connection& conn) -> StatusOr<Task> {
     ASSIGN_OR_RETURN(Task before, LockLiveTask(conn, params.id));
@@ -1506,7 +1528,11 @@ StatusOr<Task> PostgresStore::TaskDelete(const core::TaskCancelParams& params) {
 StatusOr<std::vector<Task>> PostgresStore::TaskRescue(const core::TaskRescueParams& params) {
   if (params.limit <= 0) return std::vector<Task>();
   return Transact([&](Connection& conn) -> StatusOr<std::vector<Task>> {
-    ASSIGN_OR_RETURN(Result r, conn.Exec(kRescueSql, Params().Add(params.now).Add(params.limit),
+    ASSIGN_OR_RETURN(Result r, conn.Exec(kRescueSql,
+                                         Params()
+                                             .Add(params.now)
+                                             .Add(params.limit)
+                                             .Add(params.now - params.handle_grace),
                                          "rescue expired leases"));
     ASSIGN_OR_RETURN(std::vector<Task> rescued, ReadTasks(r));
     std::optional<Time> earliest;

@@ -393,6 +393,7 @@ class SqliteStore final : public core::Store {
   StatusOr<Task> TaskRetry(const core::TaskRetryParams& params) override;
   StatusOr<Task> TaskCancel(const core::TaskCancelParams& params) override;
   StatusOr<Task> TaskDelete(const core::TaskCancelParams& params) override;
+  StatusOr<Task> TaskAdopt(const core::TaskAdoptParams& params) override;
   StatusOr<std::vector<Task>> TaskRescue(
       const core::TaskRescueParams& params) override;
   StatusOr<std::vector<TaskEvent>> TaskEventList(
@@ -1238,6 +1239,25 @@ StatusOr<Task> SqliteStore::TaskDelete(const core::TaskCancelParams& params) {
   });
 }
 
+StatusOr<Task> SqliteStore::TaskAdopt(const core::TaskAdoptParams& params) {
+  if (params.node.empty()) return core::InvalidArgumentError("node id is empty");
+  return Write([&](Connection& conn) -> StatusOr<Task> {
+    ASSIGN_OR_RETURN(Task before, LoadLiveTask(conn, params.id));
+    RETURN_IF_ERROR(CheckCurrentAttempt(before, params.attempt));
+    const bool expired = !before.lease_expires_at || *before.lease_expires_at < params.now;
+    if (!expired && before.lease_owner != params.node) {
+      return core::AbortedError("task " + params.id + " is leased to " +
+                                before.lease_owner.value_or("?"));
+    }
+    Task after = before;
+    after.lease_owner = params.node;
+    after.lease_expires_at = params.now + params.lease;
+    RETURN_IF_ERROR(CasUpdateTask(conn, before, after));
+    RETURN_IF_ERROR(AppendEvent(conn, after, params.now, params.node, "adopted by " + params.node));
+    return after;
+  });
+}
+
 StatusOr<std::vector<Task>> SqliteStore::TaskRescue(
     const core::TaskRescueParams& params) {
   if (params.limit <= 0) return std::vector<Task>();
@@ -1249,9 +1269,12 @@ StatusOr<std::vector<Task>> SqliteStore::TaskRescue(
           conn.Prepare("SELECT " SKED_TASK_COLUMNS
                        " FROM tasks WHERE state IN ('provisioning', 'running') "
                        "AND deleted_at IS NULL AND lease_expires_at < ? "
+                       "AND (handle IS NULL OR lease_expires_at < ?) "
                        "ORDER BY lease_expires_at, id LIMIT ?",
                        "select expired leases"));
-      st.Bind(core::ToMicros(params.now)).Bind(params.limit);
+      st.Bind(core::ToMicros(params.now))
+          .Bind(core::ToMicros(params.now - params.handle_grace))
+          .Bind(params.limit);
       ASSIGN_OR_RETURN(expired, ReadTasks(st));
     }
     std::vector<Task> rescued;
