@@ -546,7 +546,9 @@ void Engine::AdoptOrphans() {
     if (executor == nullptr || !executor->Durable()) continue;
     auto external = executor->ListExternal();
     if (!external.ok()) {
-      NoteError(external.status(), "list external attempts");
+      // The runner's backend, not the store: it must not hold back rescues.
+      Log(core::LogLevel::kWarn, "list external attempts (" + kind + "): " +
+                                     external.status().ToString());
       continue;
     }
     for (const core::ExternalAttempt& a : *external) {
