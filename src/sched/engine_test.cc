@@ -275,6 +275,114 @@ TEST(EngineTest, AfterAnOutageADeadNodesTasksAreStillRescued) {
   EXPECT_EQ(b->engine->Stats().rescued, 1);
 }
 
+// --- Adoption of external attempts (containers) ----------------------------
+
+// A store, a durable "docker" fake and a builtin fake, and an engine on them.
+struct DurableBundle {
+  testing::FakeClock clock{testing::kTestEpoch};
+  std::unique_ptr<core::Store> store;
+  testing::FakeExecutor docker{"docker", /*durable=*/true};
+  testing::FakeExecutor builtin{"builtin", /*durable=*/false};
+  ExecutorRegistry registry;
+  std::unique_ptr<Engine> engine;
+  testing::TaskFactory factory{testing::kTestEpoch};
+
+  DurableBundle() {
+    store = std::move(store::OpenSqliteStore({.path = ":memory:"})).value();
+    registry.Add(&docker);
+    registry.Add(&builtin);
+    EngineOptions o;
+    o.node_id = "node-a";
+    o.version = "test";
+    o.lease = seconds(10);
+    o.rescue_interval = seconds(1);
+    o.idle_poll = std::chrono::hours(1);
+    o.shutdown_grace = milliseconds(0);  // the fake clock would never end a grace
+    engine = std::make_unique<Engine>(o, *store, registry, clock);
+  }
+  // A task of `runner` claimed by a node that then died, with `handle` saved.
+  core::Task ClaimedByDeadNode(const std::string& runner, const std::string& handle) {
+    auto t = factory.Make([&](core::Task& x) {
+      x.runner = runner;
+      x.type = runner == "docker" ? "container" : "noop";
+      x.image = runner == "docker" ? "img" : "";
+      x.run_at = clock.Now() + seconds(3600);
+    });
+    EXPECT_TRUE(store->TaskInsert(t).ok());
+    auto claimed = store->TaskClaim({.node = "dead",
+                                     .now = t.run_at,
+                                     .lease = seconds(10),
+                                     .limit = 1,
+                                     .runners = {runner},
+                                     .provisioning_runners = {}});
+    EXPECT_TRUE(claimed.ok() && claimed->size() == 1u);
+    if (!handle.empty()) {
+      EXPECT_TRUE(
+          store->TaskSetHandle({.id = t.id, .attempt = 1, .handle = handle, .now = t.run_at})
+              .ok());
+    }
+    return t;
+  }
+};
+
+TEST(EngineTest, AdoptsADeadNodesExternalAttemptInsteadOfRunningItAgain) {
+  DurableBundle b;
+  core::Task t = b.ClaimedByDeadNode("docker", "ext-1");
+  b.docker.SetExternal({{t.id, 1, "ext-1"}});
+  b.clock.Set(t.run_at + seconds(5));  // the dead node's lease still holds
+  ASSERT_TRUE(b.engine->Start().ok());
+  EXPECT_FALSE(WaitFor([&] { return !b.docker.Adopted().empty(); }, milliseconds(100)));
+  b.clock.Set(t.run_at + seconds(11));  // now it has run out
+  ASSERT_TRUE(WaitFor([&] { return b.docker.Adopted().size() == 1; }));
+  auto adopted = *b.store->TaskGet(t.id);
+  EXPECT_EQ(adopted.attempt, 1);
+  EXPECT_EQ(adopted.lease_owner.value_or(""), "node-a");
+  ASSERT_TRUE(b.docker.Complete(t.id, {ExecResult::Kind::kSucceeded, 0, "from before", ""}));
+  ASSERT_TRUE(WaitFor([&] { return b.store->TaskGet(t.id)->state == TaskState::kSucceeded; }));
+  EXPECT_EQ(b.store->TaskGet(t.id)->attempt, 1);
+  EXPECT_TRUE(b.docker.Launches().empty()) << "the job was started again";
+  EXPECT_EQ(b.engine->Stats().adopted, 1);
+}
+
+TEST(EngineTest, RemovesExternalAttemptsWhoseTaskMovedOn) {
+  DurableBundle b;
+  core::Task finished = b.ClaimedByDeadNode("docker", "ext-done");
+  ASSERT_TRUE(b.store
+                  ->TaskFinish({.id = finished.id,
+                                .attempt = 1,
+                                .state = TaskState::kSucceeded,
+                                .now = finished.run_at})
+                  .ok());
+  b.docker.SetExternal({{finished.id, 1, "ext-done"}, {"no-such-task", 1, "ext-ghost"}});
+  b.clock.Set(finished.run_at);
+  ASSERT_TRUE(b.engine->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return b.docker.Cancelled().size() == 2; }));
+  EXPECT_TRUE(b.docker.Adopted().empty());
+}
+
+TEST(EngineTest, AnAttemptWithAHandleIsRescuedOnlyAfterTheAdoptGrace) {
+  DurableBundle b;
+  core::Task t = b.ClaimedByDeadNode("docker", "ext-2");  // nobody can see it
+  b.clock.Set(t.run_at + seconds(11));
+  ASSERT_TRUE(b.engine->Start().ok());
+  b.clock.Set(t.run_at + seconds(39));  // lease + 3 leases = 40 s
+  EXPECT_FALSE(WaitFor([&] { return b.store->TaskGet(t.id)->state == TaskState::kScheduled; },
+                       milliseconds(200)));
+  b.clock.Set(t.run_at + seconds(41));
+  ASSERT_TRUE(WaitFor([&] { return b.docker.Launches().size() == 1; }));
+  EXPECT_EQ(b.docker.Launches()[0].task.attempt, 2);
+}
+
+TEST(EngineTest, ARunnerBackendThatIsDownDoesNotHoldBackRescues) {
+  DurableBundle b;
+  b.docker.SetListError(core::UnavailableError("no Docker engine"));
+  core::Task t = b.ClaimedByDeadNode("builtin", "");
+  b.clock.Set(t.run_at + seconds(11));
+  ASSERT_TRUE(b.engine->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return b.builtin.IsLive(t.id); }));
+  EXPECT_EQ(b.store->TaskGet(t.id)->attempt, 2);
+}
+
 TEST(EngineTest, NeverRunsMoreThanConcurrency) {
   auto b = MakeBundle([](EngineOptions& o) { o.concurrency = 3; });
   std::vector<std::string> ids;

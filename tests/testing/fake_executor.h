@@ -32,13 +32,32 @@ class FakeExecutor final : public core::Executor {
     live_[p.task.id] = {handle, std::move(done)};
     return handle;
   }
-  core::Status Adopt(const core::LaunchParams&, const std::string& handle,
-                     core::DoneCallback) override {
+  // Adopts an attempt set with SetExternal; kNotFound for any other handle.
+  core::Status Adopt(const core::LaunchParams& p, const std::string& handle,
+                     core::DoneCallback done) override {
+    std::lock_guard lk(mu_);
+    for (auto it = external_.begin(); it != external_.end(); ++it) {
+      if (it->handle == handle) {
+        adopted_.push_back(handle);
+        live_[p.task.id] = {handle, std::move(done)};
+        return core::OkStatus();
+      }
+    }
     return core::NotFoundError(handle);
+  }
+  core::StatusOr<std::vector<core::ExternalAttempt>> ListExternal() override {
+    std::lock_guard lk(mu_);
+    if (!list_error_.ok()) return list_error_;
+    return external_;
   }
   core::Status Cancel(const std::string& handle) override {
     std::lock_guard lk(mu_);
     cancelled_.push_back(handle);
+    for (auto it = external_.begin(); it != external_.end(); ++it)
+      if (it->handle == handle) {
+        external_.erase(it);
+        break;
+      }
     for (auto it = live_.begin(); it != live_.end(); ++it)
       if (it->second.handle == handle) {
         live_.erase(it);
@@ -61,6 +80,19 @@ class FakeExecutor final : public core::Executor {
     return true;
   }
 
+  // Attempts "outside the process" (as containers left by a dead node).
+  void SetExternal(std::vector<core::ExternalAttempt> external) {
+    std::lock_guard lk(mu_);
+    external_ = std::move(external);
+  }
+  void SetListError(core::Status s) {
+    std::lock_guard lk(mu_);
+    list_error_ = std::move(s);
+  }
+  std::vector<std::string> Adopted() const {
+    std::lock_guard lk(mu_);
+    return adopted_;
+  }
   void SetLaunchError(core::Status s) {
     std::lock_guard lk(mu_);
     launch_error_ = std::move(s);
@@ -94,6 +126,9 @@ class FakeExecutor final : public core::Executor {
   std::vector<core::LaunchParams> launches_;
   std::map<std::string, Live> live_;
   std::vector<std::string> cancelled_;
+  std::vector<core::ExternalAttempt> external_;
+  core::Status list_error_;
+  std::vector<std::string> adopted_;
 };
 
 }  // namespace sked::testing
