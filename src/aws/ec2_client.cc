@@ -507,21 +507,4 @@ std::optional<Ec2Error> Ec2ErrorOf(const Status& status) {
   return e;
 }
 
-StatusOr<Credentials> CredentialsFromEnvironment() {
-  auto get = [](const char* name) -> std::string {
-    const char* v = std::getenv(name);
-    return v == nullptr ? "" : v;
-  };
-  Credentials c{
-      .access_key_id = get("AWS_ACCESS_KEY_ID"),
-      .secret_access_key = get("AWS_SECRET_ACCESS_KEY"),
-      .session_token = get("AWS_SESSION_TOKEN"),
-  };
-  if (c.access_key_id.empty() || c.secret_access_key.empty()) {
-    return core::NotFoundError(
-        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set in the environment");
-  }
-  return c;
-}
-
 }  // namespace sked::aws

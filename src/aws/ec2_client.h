@@ -47,6 +47,7 @@
 #include <utility>
 #include <vector>
 
+#include "aws/credentials.h"  // CredentialsFromEnvironment, for existing callers.
 #include "aws/sigv4.h"
 #include "core/status.h"
 #include "core/time.h"
@@ -199,11 +200,6 @@ class Ec2Client {
 // The EC2 error carried by `status`, if it came from an EC2 error response
 // (nullopt for OK, transport failures and client-side validation errors).
 std::optional<Ec2Error> Ec2ErrorOf(const core::Status& status);
-
-// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and optional AWS_SESSION_TOKEN.
-// kNotFound when either key variable is unset or empty. (The shared-file and
-// IMDS role providers of the full chain are not implemented yet.)
-core::StatusOr<Credentials> CredentialsFromEnvironment();
 
 // The form parameters RunSpotInstance sends after Action and Version, in order.
 // kInvalidArgument for what EC2 would refuse anyway (see RunSpotParams).
