@@ -1,5 +1,7 @@
 // The executor conformance suite on the docker runner, against the real
 // Docker engine (label `docker`) and the local test image.
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include "conformance/executor_conformance.h"
@@ -10,7 +12,12 @@ namespace sked::testing {
 namespace {
 
 constexpr char kImage[] = "sked-test-busybox:latest";
-constexpr char kInstallation[] = "executor-conformance";
+// Per process: ctest runs each test in a process of its own, in parallel, and
+// one test's cleanup must not remove another's containers.
+const std::string& Installation() {
+  static const std::string id = "executor-conformance-" + std::to_string(::getpid());
+  return id;
+}
 
 // One client for the process: executors (and a "restarted" second one) share it.
 exec::DockerClient& Client() {
@@ -39,7 +46,7 @@ core::Task Container(std::vector<std::string> cmd) {
 }
 
 void RemoveLeftovers() {
-  auto left = Client().ListContainers({{"sked.install", kInstallation}}, /*all=*/true);
+  auto left = Client().ListContainers({{"sked.install", Installation()}}, /*all=*/true);
   if (!left.ok()) return;
   for (const auto& c : *left) (void)Client().RemoveContainer(c.name);
 }
@@ -51,7 +58,7 @@ INSTANTIATE_TEST_SUITE_P(
         .open =
             []() -> std::unique_ptr<core::Executor> {
               exec::DockerExecutorOptions o;
-              o.installation = kInstallation;
+              o.installation = Installation();
               return std::make_unique<exec::DockerExecutor>(o, Client());
             },
         .succeeding = [] { return Container({"sh", "-c", "echo ok"}); },

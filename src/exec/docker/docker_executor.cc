@@ -53,6 +53,9 @@ core::StatusOr<std::string> DockerExecutor::Launch(const core::LaunchParams& par
 core::Status DockerExecutor::Adopt(const core::LaunchParams& params, const std::string& handle,
                                    core::DoneCallback done) {
   ASSIGN_OR_RETURN(ContainerInfo info, client_.Inspect(handle));  // kNotFound: gone
+  // A node may die between creating the container and starting it: then the
+  // job has not begun, and adopting it means starting it.
+  if (info.status == "created") RETURN_IF_ERROR(client_.StartContainer(handle));
   {
     std::lock_guard lk(mu_);
     if (closing_) return core::UnavailableError("docker: runner is stopping");
