@@ -225,6 +225,49 @@ void Engine::CompletionLoop() {
   }
 }
 
+std::optional<core::TaskFinishParams> Engine::FinalOutcome(const Completion& c, Time now) const {
+  const auto& r = c.result;
+  if (r.kind == ExecResult::Kind::kSucceeded) {
+    return core::TaskFinishParams{.id = c.id,
+                                  .attempt = c.attempt,
+                                  .state = core::TaskState::kSucceeded,
+                                  .result = core::TaskResult{r.exit_code, r.output},
+                                  .error = std::nullopt,
+                                  .node = options_.node_id,
+                                  .now = now,
+                                  .message = "succeeded"};
+  }
+  if (r.kind == ExecResult::Kind::kFailedPermanent) {
+    return core::TaskFinishParams{.id = c.id,
+                                  .attempt = c.attempt,
+                                  .state = core::TaskState::kFailed,
+                                  .result = core::TaskResult{r.exit_code, r.output},
+                                  .error = r.error,
+                                  .node = options_.node_id,
+                                  .now = now,
+                                  .message = "failed permanently: " + r.error};
+  }
+  return std::nullopt;  // retried or interrupted: TaskRetry's
+}
+
+bool Engine::Settled(const core::Status& st, const std::string& tag) {
+  if (st.ok()) return true;
+  switch (st.code()) {
+    case core::StatusCode::kAborted:
+    case core::StatusCode::kNotFound:
+      // Someone else decided first (a callback, a cancel, a rescue): fencing
+      // by attempt kept this stale outcome out.
+      Log(core::LogLevel::kDebug, tag + ": outcome not recorded: " + st.message());
+      return true;
+    case core::StatusCode::kUnavailable:
+      NoteError(st, "record outcome");
+      return false;  // kept, to try again
+    default:
+      NoteError(st, "record outcome");
+      return true;
+  }
+}
+
 std::vector<bool> Engine::RecordFinishes(std::deque<Completion>& batch) {
   // Final outcomes go to the store in one TaskFinishMany; retries and
   // interruptions (and anything the batch could not settle) take the
@@ -242,26 +285,8 @@ std::vector<bool> Engine::RecordFinishes(std::deque<Completion>& batch) {
         settled[i] = true;  // aborted meanwhile: nothing to record
         continue;
       }
-      const auto& r = c.result;
-      if (r.kind == ExecResult::Kind::kSucceeded) {
-        finishes.push_back({.id = c.id,
-                            .attempt = c.attempt,
-                            .state = core::TaskState::kSucceeded,
-                            .result = core::TaskResult{r.exit_code, r.output},
-                            .error = std::nullopt,
-                            .node = options_.node_id,
-                            .now = now,
-                            .message = "succeeded"});
-        index.push_back(i);
-      } else if (r.kind == ExecResult::Kind::kFailedPermanent) {
-        finishes.push_back({.id = c.id,
-                            .attempt = c.attempt,
-                            .state = core::TaskState::kFailed,
-                            .result = core::TaskResult{r.exit_code, r.output},
-                            .error = r.error,
-                            .node = options_.node_id,
-                            .now = now,
-                            .message = "failed permanently: " + r.error});
+      if (auto finish = FinalOutcome(c, now)) {
+        finishes.push_back(std::move(*finish));
         index.push_back(i);
       }
     }
@@ -270,33 +295,18 @@ std::vector<bool> Engine::RecordFinishes(std::deque<Completion>& batch) {
   std::vector<core::Status> results = store_.TaskFinishMany(finishes);
   int64_t succeeded = 0, failed = 0;
   for (size_t k = 0; k < index.size(); ++k) {
-    const core::Status& st = results[k];
     const Completion& c = batch[index[k]];
     const std::string tag = AttemptTag(c.id, c.attempt);
-    if (st.ok()) {
-      settled[index[k]] = true;
+    if (results[k].ok()) {
       if (finishes[k].state == core::TaskState::kSucceeded) {
         ++succeeded;
       } else {
         ++failed;
         Log(core::LogLevel::kWarn, tag + " failed permanently: " + c.result.error);
       }
-      continue;
     }
-    switch (st.code()) {
-      case core::StatusCode::kAborted:
-      case core::StatusCode::kNotFound:
-        // Someone else decided first (a callback, a cancel, a rescue).
-        Log(core::LogLevel::kDebug, tag + ": outcome not recorded: " + st.message());
-        settled[index[k]] = true;
-        break;
-      case core::StatusCode::kUnavailable:
-        NoteError(st, "record outcome");  // kept; RecordCompletion tries once more
-        break;
-      default:
-        NoteError(st, "record outcome");
-        settled[index[k]] = true;
-    }
+    // Unavailable stays unsettled: RecordCompletion tries it once more.
+    settled[index[k]] = Settled(results[k], tag);
   }
   std::lock_guard lk(mu_);
   stats_.succeeded += succeeded;
@@ -318,34 +328,18 @@ bool Engine::RecordCompletion(const Completion& c) {
   core::Status st;
   switch (r.kind) {
     case ExecResult::Kind::kSucceeded:
-      st = store_.TaskFinish({.id = c.id,
-                              .attempt = c.attempt,
-                              .state = core::TaskState::kSucceeded,
-                              .result = core::TaskResult{r.exit_code, r.output},
-                              .error = std::nullopt,
-                              .node = options_.node_id,
-                              .now = now,
-                              .message = "succeeded"});
+    case ExecResult::Kind::kFailedPermanent: {
+      const core::TaskFinishParams finish = *FinalOutcome(c, now);
+      st = store_.TaskFinish(finish);
       if (st.ok()) {
         std::lock_guard lk(mu_);
-        ++stats_.succeeded;
+        ++(finish.state == core::TaskState::kSucceeded ? stats_.succeeded : stats_.failed);
+      }
+      if (r.kind == ExecResult::Kind::kFailedPermanent) {
+        Log(core::LogLevel::kWarn, tag + " failed permanently: " + r.error);
       }
       break;
-    case ExecResult::Kind::kFailedPermanent:
-      st = store_.TaskFinish({.id = c.id,
-                              .attempt = c.attempt,
-                              .state = core::TaskState::kFailed,
-                              .result = core::TaskResult{r.exit_code, r.output},
-                              .error = r.error,
-                              .node = options_.node_id,
-                              .now = now,
-                              .message = "failed permanently: " + r.error});
-      if (st.ok()) {
-        std::lock_guard lk(mu_);
-        ++stats_.failed;
-      }
-      Log(core::LogLevel::kWarn, tag + " failed permanently: " + r.error);
-      break;
+    }
     case ExecResult::Kind::kFailed:
     case ExecResult::Kind::kInterrupted: {
       bool free = r.kind == ExecResult::Kind::kInterrupted;
@@ -385,21 +379,7 @@ bool Engine::RecordCompletion(const Completion& c) {
       break;
     }
   }
-  if (st.ok()) return true;
-  switch (st.code()) {
-    case core::StatusCode::kAborted:
-    case core::StatusCode::kNotFound:
-      // Someone else decided first (a callback, a cancel, a rescue): fencing
-      // by attempt kept this stale outcome out.
-      Log(core::LogLevel::kDebug, tag + ": outcome not recorded: " + st.message());
-      return true;
-    case core::StatusCode::kUnavailable:
-      NoteError(st, "record outcome");
-      return false;
-    default:
-      NoteError(st, "record outcome");
-      return true;
-  }
+  return Settled(st, tag);
 }
 
 void Engine::AbortLocal(const std::string& id) {

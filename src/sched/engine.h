@@ -152,6 +152,12 @@ class Engine {
   void OnDone(const std::string& id, int attempt, core::ExecResult result);
   // Writes one outcome to the store; returns false to try again later.
   bool RecordCompletion(const Completion& c);
+  // The TaskFinish of a final outcome (success, permanent failure); nullopt
+  // for one that is retried.
+  std::optional<core::TaskFinishParams> FinalOutcome(const Completion& c, core::Time now) const;
+  // Whether an outcome the store answered `st` to is settled: recorded, or
+  // decided by someone else. false (unavailable): keep it and try again.
+  bool Settled(const core::Status& st, const std::string& tag);
   // Writes the final outcomes of `batch` in one store call; true where one
   // is settled (recorded, or decided by someone else).
   std::vector<bool> RecordFinishes(std::deque<Completion>& batch);
