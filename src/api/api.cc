@@ -17,7 +17,6 @@
 #include "api/list_query.h"
 #include "api/queue_json.h"
 #include "api/schedule_json.h"
-#include "core/ids.h"
 #include "api/task_json.h"
 
 namespace sked::api {
@@ -320,32 +319,9 @@ HttpResponse Api::ListSchedules(const HttpRequest& req) {
   if (schedules_ == nullptr) return Error(core::UnavailableError("schedules are not enabled"));
   auto q = QueryParams(req);
   if (!q.ok()) return Error(q.status());
-  core::ScheduleListParams params;
-  for (const auto& p : *q) {
-    const std::string key = p.key;
-    const std::string value = p.has_value ? std::string(p.value) : "";
-    if (key == "limit") {
-      if (value.empty()) continue;
-      bool digits = value.size() <= 4 &&
-                    std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
-      int n = digits ? std::stoi(value) : 0;
-      if (n < 1 || n > 1000) {
-        return Error(core::InvalidArgumentError("limit: must be an integer from 1 to 1000"));
-      }
-      params.limit = n;
-    } else if (key == "cursor") {
-      if (value.empty()) continue;
-      if (!core::IsUuid(value)) return Error(core::InvalidArgumentError("cursor: malformed"));
-      params.after_id = value;
-    } else {
-      bool safe = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.';
-      });
-      return Error(core::InvalidArgumentError(safe ? key + ": unknown parameter"
-                                                   : std::string("unknown parameter")));
-    }
-  }
-  auto page = schedules_->List(params);
+  auto params = ParseScheduleListQuery(*q);
+  if (!params.ok()) return Error(params.status());
+  auto page = schedules_->List(*params);
   if (!page.ok()) return Error(page.status());
   json::array a;
   for (const auto& s : page->schedules) a.push_back(ScheduleToJson(s));

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "api/internal/codec_util.h"
+#include "core/ids.h"
 #include "core/task.h"
 
 namespace sked::api {
@@ -229,6 +230,36 @@ core::StatusOr<core::TaskListCursor> DecodeCursor(std::string_view text) {
   // Only the canonical spelling is accepted (no stray trailing bits).
   if (EncodeCursor(cursor) != text) return malformed;
   return cursor;
+}
+
+core::StatusOr<core::ScheduleListParams> ParseScheduleListQuery(
+    const boost::urls::params_view& params) {
+  core::ScheduleListParams out;
+  out.limit = kDefaultListLimit;
+  for (const auto& p : params) {
+    const std::string& key = p.key;
+    if (key.empty() && p.value.empty()) continue;
+    if (!detail::IsValidUtf8(key))
+      return core::InvalidArgumentError("query: a parameter name is not valid UTF-8");
+    if (!detail::IsValidUtf8(p.value)) return Invalid(key, "not valid UTF-8");
+    const std::string_view value = p.has_value ? std::string_view(p.value) : std::string_view();
+    if (key == "limit") {
+      if (value.empty()) continue;
+      auto n = detail::ParseDigits(value);
+      if (!n || *n < 1 || *n > kMaxListLimit)
+        return Invalid(key, "must be an integer from 1 to 1000");
+      out.limit = static_cast<int>(*n);
+    } else if (key == "cursor") {
+      if (value.empty()) continue;
+      if (!core::IsUuid(std::string(value))) return Invalid(key, "malformed");
+      out.after_id = std::string(value);
+    } else if (detail::IsPathSafe(key)) {
+      return Invalid(key, "unknown parameter");
+    } else {
+      return core::InvalidArgumentError("unknown parameter " + Quote(key));
+    }
+  }
+  return out;
 }
 
 }  // namespace sked::api

@@ -43,6 +43,12 @@ core::StatusOr<core::TaskListParams> ParseListQuery(const boost::urls::params_vi
 // (scheduled), done/completed/success (succeeded), error (failed) and canceled.
 core::StatusOr<core::TaskListParams> ParseLegacyTaskQuery(const boost::urls::params_view& params);
 
+// `GET /v1/schedules`: limit (1..1000, default 100) and cursor (the previous
+// page's next_cursor, a schedule id). InvalidArgument, with the same rules and
+// messages as ParseListQuery, for anything else.
+core::StatusOr<core::ScheduleListParams> ParseScheduleListQuery(
+    const boost::urls::params_view& params);
+
 // An opaque, URL-safe (base64url, unpadded) encoding of the cursor.
 std::string EncodeCursor(const core::TaskListCursor& cursor);
 

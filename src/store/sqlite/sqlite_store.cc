@@ -347,6 +347,17 @@ StatusOr<core::Schedule> ReadSchedule(const Statement& st) {
   return s;
 }
 
+// Every row `st` yields.
+StatusOr<std::vector<core::Schedule>> ReadSchedules(Statement& st) {
+  std::vector<core::Schedule> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return out;
+    ASSIGN_OR_RETURN(core::Schedule s, ReadSchedule(st));
+    out.push_back(std::move(s));
+  }
+}
+
 StatusOr<std::optional<core::Schedule>> FindSchedule(Connection& conn, const std::string& id) {
   ASSIGN_OR_RETURN(Statement st,
                    conn.Prepare("SELECT " SKED_SCHEDULE_COLUMNS " FROM schedules WHERE id = ?",
@@ -819,12 +830,7 @@ StatusOr<core::SchedulePage> SqliteStore::ScheduleList(const core::ScheduleListP
                                   "list schedules"));
     st.Bind(params.after_id.value_or("")).Bind(params.limit + 1);
     core::SchedulePage page;
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) break;
-      ASSIGN_OR_RETURN(core::Schedule s, ReadSchedule(st));
-      page.schedules.push_back(std::move(s));
-    }
+    ASSIGN_OR_RETURN(page.schedules, ReadSchedules(st));
     if (static_cast<int>(page.schedules.size()) > params.limit) {
       page.schedules.pop_back();
       page.next = page.schedules.back().id;
@@ -869,13 +875,7 @@ StatusOr<std::vector<core::Schedule>> SqliteStore::ScheduleListDue(Time before, 
                                   " AND next_run_at <= ? ORDER BY next_run_at, id LIMIT ?",
                                   "list due schedules"));
     st.Bind(core::ToMicros(before)).Bind(limit);
-    std::vector<core::Schedule> out;
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) return out;
-      ASSIGN_OR_RETURN(core::Schedule s, ReadSchedule(st));
-      out.push_back(std::move(s));
-    }
+    return ReadSchedules(st);
   });
 }
 
