@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,8 +63,15 @@ class Executor {
   // The runner name tasks select it by ("builtin", "docker", "ec2-spot").
   virtual std::string_view Kind() const = 0;
 
-  // True when this runner's claims go to `provisioning` first.
+  // True when this runner's claims go to `provisioning` first. Such a runner
+  // acquires a machine in Launch, which may take seconds, so the engine calls
+  // its Launch on a thread of its own rather than on the dispatcher's.
   virtual bool Provisions() const { return false; }
+
+  // True when every node sees the same external attempts (instances in one
+  // cloud account), so only the elected node needs to list and reconcile
+  // them; false when each node has its own (a local Docker engine).
+  virtual bool Shared() const { return false; }
 
   // True when attempts outlive this process (containers, instances), so the
   // scheduler saves each handle and can Adopt it later. In-process runners
@@ -74,6 +82,15 @@ class Executor {
   // `done` fires when it ends. kInvalidArgument for a task this runner cannot
   // run (permanent), kUnavailable when the backend is unreachable (retry).
   virtual StatusOr<std::string> Launch(const LaunchParams& params, DoneCallback done) = 0;
+
+  // What the task's history and API show for a launched attempt: the cloud
+  // instance it runs on, and a line for its events ("spot instance i-0abc,
+  // t3.micro in subnet-1"). Default: nothing.
+  struct Placement {
+    std::optional<std::string> instance_id;
+    std::string message;
+  };
+  virtual Placement Placed(const std::string& handle) { return {}; }
 
   // Re-attaches to an attempt started earlier under `handle`, possibly by a
   // node that died. kNotFound when it no longer exists (the caller re-runs it).

@@ -141,6 +141,26 @@ void Engine::LaunchAttempt(core::Task task) {
     running_[id] = std::move(a);
     ++stats_.claimed;
   }
+  if (!executor->Provisions()) {
+    StartAttempt(executor, std::move(params));
+    return;
+  }
+  // Acquiring a machine takes seconds: not on the dispatcher's thread.
+  {
+    std::lock_guard lk(mu_);
+    ++launching_;
+  }
+  std::thread([this, executor, params = std::move(params)]() mutable {
+    StartAttempt(executor, std::move(params));
+    std::lock_guard lk(mu_);
+    --launching_;
+    idle_cv_.notify_all();
+  }).detach();
+}
+
+void Engine::StartAttempt(core::Executor* executor, core::LaunchParams params) {
+  const std::string id = params.task.id;
+  const int attempt = params.task.attempt;
   auto handle = executor->Launch(
       params, [this, id, attempt](ExecResult r) { OnDone(id, attempt, std::move(r)); });
   if (!handle.ok()) {
@@ -167,12 +187,13 @@ void Engine::LaunchAttempt(core::Task task) {
     return;
   }
   if (executor->Durable()) {
+    core::Executor::Placement placed = executor->Placed(*handle);
     auto st = store_.TaskSetHandle({.id = id,
                                     .attempt = attempt,
                                     .handle = *handle,
-                                    .instance_id = std::nullopt,
+                                    .instance_id = placed.instance_id,
                                     .now = clock_.Now(),
-                                    .message = ""});
+                                    .message = placed.message});
     if (!st.ok() && st.code() != core::StatusCode::kAborted) NoteError(st, "save handle");
   }
 }
@@ -382,7 +403,7 @@ bool Engine::RecordCompletion(const Completion& c) {
   return Settled(st, tag);
 }
 
-void Engine::AbortLocal(const std::string& id) {
+void Engine::AbortLocal(const std::string& id, bool stop) {
   core::Executor* executor = nullptr;
   std::optional<std::string> handle;
   {
@@ -396,7 +417,7 @@ void Engine::AbortLocal(const std::string& id) {
     dispatch_cv_.notify_one();
     idle_cv_.notify_all();
   }
-  if (executor && handle) (void)executor->Cancel(*handle);
+  if (stop && executor && handle) (void)executor->Cancel(*handle);
 }
 
 // --- Maintenance -----------------------------------------------------------
@@ -521,9 +542,16 @@ void Engine::Rescue() {
 // --- Adoption --------------------------------------------------------------
 
 void Engine::AdoptOrphans() {
+  bool leader;
+  {
+    std::lock_guard lk(mu_);
+    leader = stats_.leader;
+  }
   for (const std::string& kind : runners_) {
     core::Executor* executor = executors_.Find(kind);
     if (executor == nullptr || !executor->Durable()) continue;
+    // One cloud account seen by every node: the elected node reconciles it.
+    if (executor->Shared() && !leader) continue;
     auto external = executor->ListExternal();
     if (!external.ok()) {
       // The runner's backend, not the store: it must not hold back rescues.
@@ -637,6 +665,9 @@ void Engine::Stop() {
     std::unique_lock lk(mu_);
     clock_.WaitUntil(lk, idle_cv_, clock_.Now() + options_.shutdown_grace,
                      [&] { return running_.empty() && completions_.empty(); });
+    // Launches in flight hold `this`; they end within the runner's own
+    // timeouts, and their attempts are then adopted by the next node.
+    idle_cv_.wait(lk, [&] { return launching_ == 0; });
   }
   GiveBackAll();
   {

@@ -124,7 +124,10 @@ class Engine {
 
   // Stops this node's attempt of task `id`, if it runs one, and forgets it: its
   // outcome will not be recorded. Used after cancel, delete or a final callback.
-  void AbortLocal(const std::string& id);
+  // With stop=false the attempt is forgotten but left to end by itself: after
+  // a spot interruption notice, the instance keeps its two minutes so the job
+  // can checkpoint, and EC2 reclaims it.
+  void AbortLocal(const std::string& id, bool stop = true);
 
   EngineStats Stats() const;
 
@@ -147,8 +150,11 @@ class Engine {
   void MaintenanceLoop();
   void CompletionLoop();
 
-  // Launches one claimed attempt. Called without mu_ held.
+  // Launches one claimed attempt: at once, or on a thread of its own for a
+  // runner that provisions. Called without mu_ held.
   void LaunchAttempt(core::Task task);
+  // Calls the executor's Launch and saves the handle.
+  void StartAttempt(core::Executor* executor, core::LaunchParams params);
   void OnDone(const std::string& id, int attempt, core::ExecResult result);
   // Writes one outcome to the store; returns false to try again later.
   bool RecordCompletion(const Completion& c);
@@ -190,6 +196,7 @@ class Engine {
   bool stop_threads_ = false;  // maintenance and completion threads exit
   bool wake_ = false;
   std::map<std::string, Attempt> running_;  // by task id
+  int launching_ = 0;  // StartAttempt threads alive (provisioning runners)
   std::deque<Completion> completions_;
   EngineStats stats_;
   // When a store call last failed as unavailable; the leader rescues nothing

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "sched/task_service.h"
@@ -287,7 +288,9 @@ struct DurableBundle {
   std::unique_ptr<Engine> engine;
   testing::TaskFactory factory{testing::kTestEpoch};
 
-  DurableBundle() {
+  // cloud: the durable fake acts as a cloud runner (provisions, shared).
+  explicit DurableBundle(bool cloud = false) {
+    docker.SetCloud(cloud, cloud);
     store = std::move(store::OpenSqliteStore({.path = ":memory:"})).value();
     registry.Add(&docker);
     registry.Add(&builtin);
@@ -435,6 +438,66 @@ TEST(EngineTest, CallbackDecidesAndTheRunnerResultIsIgnored) {
       {.id = id, .attempt = 2, .status = CallbackStatus::kSucceeded, .exit_code = 0, .message = {}});
   EXPECT_EQ(stale.status().code(), core::StatusCode::kAborted);
   EXPECT_EQ(b->StateOf(id), TaskState::kFailed);
+}
+
+TEST(EngineTest, ASlowProvisioningLaunchHoldsUpNoOtherTask) {
+  DurableBundle b(/*cloud=*/true);
+  b.docker.HoldLaunches(true);
+  ASSERT_TRUE(b.engine->Start().ok());
+  auto cloud = b.factory.Make([](core::Task& t) {
+    t.runner = "docker";
+    t.type = "container";
+    t.image = "img";
+  });
+  auto local = b.factory.Make({});
+  ASSERT_TRUE(b.store->TaskInsert(cloud).ok());
+  ASSERT_TRUE(b.store->TaskInsert(local).ok());
+  b.engine->Wake();
+  // The cloud launch is stuck; the in-process task runs regardless.
+  ASSERT_TRUE(WaitFor([&] { return b.docker.Waiting() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return b.builtin.IsLive(local.id); }));
+  EXPECT_EQ(b.store->TaskGet(cloud.id)->state, TaskState::kProvisioning);
+  b.docker.HoldLaunches(false);
+  // The runner's placement is saved: the instance id and a line of history.
+  ASSERT_TRUE(WaitFor([&] { return b.store->TaskGet(cloud.id)->instance_id.has_value(); }));
+  const std::string handle = "fake-" + cloud.id + "-1";
+  EXPECT_EQ(*b.store->TaskGet(cloud.id)->instance_id, handle);
+  auto events = *b.store->TaskEventList(cloud.id);
+  EXPECT_TRUE(std::any_of(events.begin(), events.end(),
+                          [&](const auto& e) { return e.message == "placed on " + handle; }));
+  b.engine->Stop();  // waits for no launch thread: none is left
+}
+
+TEST(EngineTest, OnlyTheLeaderReconcilesASharedRunner) {
+  DurableBundle b(/*cloud=*/true);
+  b.docker.SetExternal({{"no-such-task", 1, "stray"}});
+  ASSERT_TRUE(*b.store->LeaderElect("node-b", b.clock.Now(), seconds(30)));
+  ASSERT_TRUE(b.engine->Start().ok());
+  b.clock.Advance(seconds(5));  // several maintenance rounds, node-b still leads
+  EXPECT_FALSE(WaitFor([&] { return !b.docker.Cancelled().empty(); }, milliseconds(200)));
+  b.clock.Advance(seconds(30));  // node-b's lease ran out: node-a leads
+  ASSERT_TRUE(WaitFor([&] { return b.engine->Stats().leader; }));
+  b.clock.Advance(seconds(5));  // its next maintenance round reconciles
+  ASSERT_TRUE(WaitFor([&] { return b.docker.Cancelled().size() == 1; }));
+  EXPECT_EQ(b.docker.Cancelled()[0], "stray");
+}
+
+TEST(EngineTest, AnInterruptedCallbackLeavesTheHostToEndByItself) {
+  auto b = MakeBundle();
+  std::string id = b->Create([](core::Task& t) { t.max_attempts = 1; });
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(id); }));
+  auto r = b->service->Callback({.id = id,
+                                 .attempt = 1,
+                                 .status = CallbackStatus::kInterrupted,
+                                 .exit_code = std::nullopt,
+                                 .message = "spot notice"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // Re-run at once on a fresh attempt that costs nothing...
+  ASSERT_TRUE(WaitFor([&] { return b->Get(id).attempt == 2; }));
+  EXPECT_EQ(b->Get(id).ChargedAttempts(), 1);
+  // ...while the interrupted attempt was not stopped: its host keeps the
+  // warning time for the job to checkpoint.
+  EXPECT_TRUE(b->executor.Cancelled().empty());
 }
 
 TEST(RetryBackoffTest, DoublesCapsAndScales) {

@@ -117,7 +117,9 @@ core::StatusOr<core::Task> TaskService::Callback(const CallbackParams& p) {
                                      .message = "interrupted" + (msg.empty() ? "" : ": " + msg)});
       if (!after.ok()) return after.status();
       if (engine_) {
-        engine_->AbortLocal(p.id);
+        // The host is going away by itself; stopping it now would cut the
+        // job's time to checkpoint.
+        engine_->AbortLocal(p.id, /*stop=*/false);
         engine_->Wake();
       }
       return after;

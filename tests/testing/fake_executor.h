@@ -6,6 +6,7 @@
 // Thread safety: safe for concurrent use.
 #pragma once
 
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <string>
@@ -22,10 +23,38 @@ class FakeExecutor final : public core::Executor {
 
   std::string_view Kind() const override { return kind_; }
   bool Durable() const override { return durable_; }
+  bool Provisions() const override { return provisions_; }
+  bool Shared() const override { return shared_; }
+
+  // As a cloud runner: claims go to provisioning, Launch may block (see
+  // HoldLaunches), and every node sees the same external attempts. Call
+  // before the engine is made (it reads Provisions() once).
+  void SetCloud(bool provisions, bool shared) {
+    provisions_ = provisions;
+    shared_ = shared;
+  }
+  // While held, Launch blocks (as a slow cloud API would) until released.
+  void HoldLaunches(bool hold) {
+    std::lock_guard lk(mu_);
+    hold_ = hold;
+    cv_.notify_all();
+  }
+  size_t Waiting() const {
+    std::lock_guard lk(mu_);
+    return waiting_;
+  }
+  // A provisioning fake names its "instance" after the handle.
+  Placement Placed(const std::string& handle) override {
+    if (!provisions_) return {};
+    return {handle, "placed on " + handle};
+  }
 
   core::StatusOr<std::string> Launch(const core::LaunchParams& p,
                                      core::DoneCallback done) override {
-    std::lock_guard lk(mu_);
+    std::unique_lock lk(mu_);
+    ++waiting_;
+    cv_.wait(lk, [&] { return !hold_; });
+    --waiting_;
     if (!launch_error_.ok()) return launch_error_;
     std::string handle = "fake-" + p.task.id + "-" + std::to_string(p.task.attempt);
     launches_.push_back(p);
@@ -121,7 +150,12 @@ class FakeExecutor final : public core::Executor {
   };
   const std::string kind_;
   const bool durable_;
+  bool provisions_ = false;
+  bool shared_ = false;
   mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool hold_ = false;
+  size_t waiting_ = 0;
   core::Status launch_error_;
   std::vector<core::LaunchParams> launches_;
   std::map<std::string, Live> live_;
