@@ -340,6 +340,23 @@ StatusOr<std::vector<Ec2Instance>> ParseInstancesXml(std::string_view body,
   return out;
 }
 
+StatusOr<std::vector<SpotRequest>> ParseSpotRequestsXml(std::string_view body,
+                                                        std::string* next_token) {
+  std::optional<ptree> root = ParseXml(body);
+  if (!root) return core::InternalError("ec2: response is not XML: " + Snippet(body));
+  std::vector<SpotRequest> out;
+  for (const ptree* item : Items(Child(*root, "spotInstanceRequestSet"))) {
+    SpotRequest r;
+    r.id = Text(item, "spotInstanceRequestId");
+    r.state = Text(item, "state");
+    r.status_code = Text(Child(*item, "status"), "code");
+    r.instance_id = Text(item, "instanceId");
+    out.push_back(std::move(r));
+  }
+  if (next_token != nullptr) *next_token = Text(&*root, "nextToken");
+  return out;
+}
+
 }  // namespace detail
 
 // ---------------------------------------------------------------------------
@@ -380,8 +397,12 @@ StatusOr<std::string> Ec2Client::Call(std::string_view action, const ParamList& 
         .service = "ec2",
         .time = std::chrono::floor<std::chrono::seconds>(options_.now()),
     };
-    ASSIGN_OR_RETURN(HeaderList signed_headers,
-                     SignRequest(request, options_.credentials, signing));
+    Credentials credentials = options_.credentials;
+    if (options_.credentials_source) {
+      // Instance-role keys expire: ask the source for each attempt.
+      ASSIGN_OR_RETURN(credentials, options_.credentials_source());
+    }
+    ASSIGN_OR_RETURN(HeaderList signed_headers, SignRequest(request, credentials, signing));
     HeaderList headers = request.headers;
     headers.insert(headers.end(), signed_headers.begin(), signed_headers.end());
 
@@ -468,6 +489,38 @@ StatusOr<std::vector<Ec2Instance>> Ec2Client::DescribeInstances(
 StatusOr<std::vector<Ec2Instance>> Ec2Client::DescribeInstances(
     const std::vector<std::string>& ids, const std::vector<Ec2Filter>& filters) {
   return DescribeInstances(DescribeInstancesParams{.instance_ids = ids, .filters = filters});
+}
+
+StatusOr<std::vector<SpotRequest>> Ec2Client::DescribeSpotInstanceRequests(
+    const std::vector<Ec2Filter>& filters) {
+  ParamList base;
+  for (size_t i = 0; i < filters.size(); ++i) {
+    const std::string prefix = "Filter." + std::to_string(i + 1);
+    base.emplace_back(prefix + ".Name", filters[i].name);
+    for (size_t j = 0; j < filters[i].values.size(); ++j) {
+      base.emplace_back(prefix + ".Value." + std::to_string(j + 1), filters[i].values[j]);
+    }
+  }
+  std::vector<SpotRequest> all;
+  std::string token;
+  for (int page = 0; page < kMaxDescribePages; ++page) {
+    ParamList form = base;
+    if (!token.empty()) form.emplace_back("NextToken", token);
+    ASSIGN_OR_RETURN(std::string body, Call("DescribeSpotInstanceRequests", form));
+    std::string next;
+    ASSIGN_OR_RETURN(std::vector<SpotRequest> got, detail::ParseSpotRequestsXml(body, &next));
+    for (SpotRequest& r : got) all.push_back(std::move(r));
+    if (next.empty() || next == token) return all;
+    token = std::move(next);
+  }
+  return core::InternalError("ec2 DescribeSpotInstanceRequests: too many pages");
+}
+
+bool IsSpotReclaim(std::string_view code) {
+  return code == "marked-for-termination" || code == "marked-for-stop" ||
+         code == "instance-terminated-no-capacity" || code == "instance-terminated-by-price" ||
+         code == "instance-terminated-by-service" || code == "instance-terminated-capacity-oversubscribed" ||
+         code == "instance-stopped-no-capacity" || code == "instance-stopped-by-price";
 }
 
 Status Ec2Client::TerminateInstances(const std::vector<std::string>& ids) {

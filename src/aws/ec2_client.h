@@ -71,6 +71,10 @@ struct Ec2ClientOptions {
   // Signing region. Default: "us-east-1".
   std::string region = "us-east-1";
   Credentials credentials;
+  // When set, asked for the credentials before every request instead of
+  // `credentials` (a CredentialsProvider, whose role keys are refreshed
+  // before they expire). Its error fails the call.
+  std::function<core::StatusOr<Credentials>()> credentials_source;
   // Whole-request timeout for one attempt. Default: 30 s.
   std::chrono::seconds timeout = kDefaultEc2Timeout;
   // Retries after the first attempt for retryable failures. Default: 5, so at
@@ -148,6 +152,19 @@ struct DescribeInstancesParams {
   int page_size = 0;
 };
 
+// One spot instance request (DescribeSpotInstanceRequests).
+struct SpotRequest {
+  std::string id;           // "sir-..."
+  std::string state;        // open, active, closed, cancelled, failed
+  std::string status_code;  // fulfilled, marked-for-termination,
+                            // instance-terminated-no-capacity, ...
+  std::string instance_id;
+};
+
+// True for the status codes EC2 gives a request whose instance it is
+// reclaiming or has reclaimed (specs/ec2-spot.md section 5).
+bool IsSpotReclaim(std::string_view status_code);
+
 // A structured EC2 error, as parsed from the error response.
 struct Ec2Error {
   std::string code;     // "InsufficientInstanceCapacity".
@@ -182,6 +199,11 @@ class Ec2Client {
   // kInvalidArgument for an empty list.
   core::Status TerminateInstances(const std::vector<std::string>& ids);
 
+  // The spot requests matching `filters` ("instance-id", "state",
+  // "status-code", ...), across every page.
+  core::StatusOr<std::vector<SpotRequest>> DescribeSpotInstanceRequests(
+      const std::vector<Ec2Filter>& filters);
+
   // The URL requests go to (after applying the default).
   const std::string& endpoint() const { return endpoint_; }
 
@@ -213,6 +235,11 @@ namespace detail {
 // Parses an EC2 error body (<Response><Errors><Error><Code>...). nullopt when
 // `body` is not one. Exposed for tests.
 std::optional<Ec2Error> ParseEc2ErrorXml(std::string_view body);
+
+// The requests of a DescribeSpotInstanceRequests response body, and its
+// nextToken. kInternal when `body` is not XML.
+core::StatusOr<std::vector<SpotRequest>> ParseSpotRequestsXml(std::string_view body,
+                                                              std::string* next_token);
 
 // The instances of a RunInstances / DescribeInstances response body, and its
 // nextToken (empty when last page). kInternal when `body` is not XML.
