@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
+
 namespace sked::app {
 
 void AddServeFlags(CLI::App& cmd, ServeConfig& c) {
@@ -88,6 +90,46 @@ void AddServeFlags(CLI::App& cmd, ServeConfig& c) {
       ->envname("SKED_DOCKER_PULL")
       ->check(CLI::IsMember({"missing", "always", "never"}))
       ->capture_default_str();
+  cmd.add_option("--ec2-endpoint", c.ec2_endpoint,
+                 "EC2 API URL (default: https://ec2.<region>.amazonaws.com/; the local "
+                 "emulator: http://127.0.0.1:PORT/)")
+      ->envname("SKED_EC2_ENDPOINT");
+  cmd.add_option("--ec2-region", c.ec2_region, "AWS region of the spot instances")
+      ->envname("SKED_EC2_REGION")
+      ->capture_default_str();
+  cmd.add_option("--ec2-ami", c.ec2_ami,
+                 "AMI of the spot instances; turns the ec2-spot runner on")
+      ->envname("SKED_EC2_AMI");
+  cmd.add_option("--ec2-instance-types", c.ec2_instance_types,
+                 "Instance types to try in order when one has no spot capacity (a,b,c)")
+      ->envname("SKED_EC2_INSTANCE_TYPES")
+      ->delimiter(',');
+  cmd.add_option("--ec2-subnets", c.ec2_subnets, "Subnets to try in order, per type (a,b)")
+      ->envname("SKED_EC2_SUBNETS")
+      ->delimiter(',');
+  cmd.add_option("--ec2-security-groups", c.ec2_security_groups,
+                 "Security group ids of the instances (a,b)")
+      ->envname("SKED_EC2_SECURITY_GROUPS")
+      ->delimiter(',');
+  cmd.add_option("--ec2-instance-profile", c.ec2_instance_profile,
+                 "IAM instance profile (name or ARN) of the instances")
+      ->envname("SKED_EC2_INSTANCE_PROFILE");
+  cmd.add_option("--ec2-max-price", c.ec2_max_price,
+                 "Spot price cap in USD per hour (default: the on-demand price)")
+      ->envname("SKED_EC2_MAX_PRICE");
+  cmd.add_option("--ec2-heartbeat-s", c.ec2_heartbeat_s,
+                 "Seconds between an instance's heartbeat callbacks")
+      ->envname("SKED_EC2_HEARTBEAT_S")
+      ->capture_default_str();
+  cmd.add_option("--ec2-poll-s", c.ec2_poll_s,
+                 "Seconds between DescribeInstances of the running instances")
+      ->envname("SKED_EC2_POLL_S")
+      ->capture_default_str();
+  cmd.add_option("--ec2-give-up-s", c.ec2_give_up_s,
+                 "An instance whose job ended shuts itself down after this many seconds "
+                 "without reaching the scheduler")
+      ->envname("SKED_EC2_GIVE_UP_S")
+      ->capture_default_str();
   cmd.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
       ->envname("SKED_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
@@ -137,6 +179,27 @@ core::Status ValidateServeConfig(ServeConfig& c) {
                                       "'");
   if (c.db_pool_size < 0 || c.db_pool_size > 256)
     return core::InvalidArgumentError("--db-pool-size: must be in 0..256");
+  if (!c.ec2_ami.empty() && c.ec2_instance_types.empty())
+    return core::InvalidArgumentError("--ec2-instance-types: required with --ec2-ami");
+  if (c.ec2_ami.empty() && !c.ec2_instance_types.empty())
+    return core::InvalidArgumentError("--ec2-ami: required with --ec2-instance-types");
+  if (!c.ec2_max_price.empty()) {
+    char* end = nullptr;
+    double price = std::strtod(c.ec2_max_price.c_str(), &end);
+    if (end == c.ec2_max_price.c_str() || *end != '\0' || !(price > 0))
+      return core::InvalidArgumentError("--ec2-max-price: want a positive USD amount, got '" +
+                                        c.ec2_max_price + "'");
+  }
+  if (!(c.ec2_heartbeat_s > 0 && c.ec2_heartbeat_s <= 3600))
+    return core::InvalidArgumentError("--ec2-heartbeat-s: must be in (0, 3600]");
+  if (!(c.ec2_poll_s > 0 && c.ec2_poll_s <= 3600))
+    return core::InvalidArgumentError("--ec2-poll-s: must be in (0, 3600]");
+  if (!(c.ec2_give_up_s >= 0 && c.ec2_give_up_s <= 86400))
+    return core::InvalidArgumentError("--ec2-give-up-s: must be in 0..86400");
+  if (!c.ec2_endpoint.empty() && c.ec2_endpoint.rfind("http://", 0) != 0 &&
+      c.ec2_endpoint.rfind("https://", 0) != 0)
+    return core::InvalidArgumentError("--ec2-endpoint: want an http(s):// URL, got '" +
+                                      c.ec2_endpoint + "'");
   auto db = ParseDbUrl(c.db);
   if (!db.ok()) return db.status();
   return core::OkStatus();

@@ -45,7 +45,19 @@ struct ServeConfig {
   std::string docker_network = "host";    // --docker-network
   int64_t docker_memory_mb = 0;           // --docker-memory-mb; 0 = no limit
   double docker_cpus = 0;                 // --docker-cpus; 0 = no limit
-  std::string docker_pull = "missing";    // --docker-pull missing|always|never
+  std::string docker_pull = "missing";    // --docker-pull missing|always|never (also on EC2)
+  // The ec2-spot runner: on when --ec2-ami is given.
+  std::string ec2_endpoint;               // --ec2-endpoint; default https://ec2.<region>.amazonaws.com/
+  std::string ec2_region = "us-east-1";   // --ec2-region
+  std::string ec2_ami;                    // --ec2-ami
+  std::vector<std::string> ec2_instance_types;  // --ec2-instance-types a,b,c (tried in order)
+  std::vector<std::string> ec2_subnets;         // --ec2-subnets (tried in order per type)
+  std::vector<std::string> ec2_security_groups;  // --ec2-security-groups
+  std::string ec2_instance_profile;       // --ec2-instance-profile: name or ARN
+  std::string ec2_max_price;              // --ec2-max-price USD/hour; "" = on-demand price
+  double ec2_heartbeat_s = 30;            // --ec2-heartbeat-s: the instance's heartbeat period
+  double ec2_poll_s = 5;                  // --ec2-poll-s: how often instances are described
+  double ec2_give_up_s = 600;             // --ec2-give-up-s: self-shutdown if unreachable
 };
 
 // Registers every serve flag on `cmd`, bound to `cfg`.

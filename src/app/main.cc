@@ -11,6 +11,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -21,12 +22,15 @@
 #include "api/api.h"
 #include "api/callback_token.h"
 #include "api/http_server.h"
+#include "aws/credentials.h"
+#include "aws/ec2_client.h"
 #include "app/config.h"
 #include "core/clock.h"
 #include "core/logger.h"
 #include "exec/builtin/builtin_executor.h"
 #include "exec/docker/docker_client.h"
 #include "exec/docker/docker_executor.h"
+#include "exec/ec2/ec2_spot_executor.h"
 #include "sched/engine.h"
 #include "notify/http_notifier.h"
 #include "sched/executor_registry.h"
@@ -159,6 +163,14 @@ int Serve(const ServeConfig& cfg) {
   sched::ExecutorRegistry executors;
   executors.Add(&builtin);
 
+  // One id per database: the containers and instances of this installation,
+  // whichever node started them.
+  auto install = store->SettingInit("installation_id", RandomSecret().substr(0, 16));
+  if (!install.ok()) {
+    spdlog::error("installation id: {}", install.status().ToString());
+    return 1;
+  }
+
   // The docker runner, when an engine answers on --docker-host.
   std::unique_ptr<exec::DockerClient> docker_client;
   std::unique_ptr<exec::DockerExecutor> docker;
@@ -167,13 +179,6 @@ int Serve(const ServeConfig& cfg) {
     if (client.ok()) {
       docker_client = std::move(*client);
       exec::DockerExecutorOptions dopt;
-      // One id per database: the containers of this installation, whichever
-      // node started them.
-      auto install = store->SettingInit("installation_id", RandomSecret().substr(0, 16));
-      if (!install.ok()) {
-        spdlog::error("installation id: {}", install.status().ToString());
-        return 1;
-      }
       dopt.installation = *install;
       dopt.network_mode = cfg.docker_network;
       dopt.memory_bytes = cfg.docker_memory_mb * 1024 * 1024;
@@ -186,6 +191,57 @@ int Serve(const ServeConfig& cfg) {
       spdlog::warn("docker runner off: no Docker engine at {} ({})", cfg.docker_host,
                    client.status().message());
     }
+  }
+
+  // The ec2-spot runner, when --ec2-ami is given.
+  std::unique_ptr<aws::CredentialsProvider> aws_credentials;
+  std::unique_ptr<aws::Ec2Client> ec2_client;
+  std::unique_ptr<exec::Ec2SpotExecutor> ec2;
+  if (!cfg.ec2_ami.empty()) {
+    aws_credentials = std::make_unique<aws::CredentialsProvider>();
+    if (auto creds = aws_credentials->Get(); !creds.ok()) {
+      spdlog::error("ec2-spot runner: no AWS credentials: {}", creds.status().message());
+      return 1;
+    }
+    spdlog::info("ec2-spot runner: AWS credentials from {}", aws_credentials->source());
+    aws::Ec2ClientOptions co;
+    co.endpoint = cfg.ec2_endpoint;
+    co.region = cfg.ec2_region;
+    co.credentials_source = [p = aws_credentials.get()] { return p->Get(); };
+    co.now = [&clock] { return clock.Now(); };
+    ec2_client = std::make_unique<aws::Ec2Client>(co);
+    const double scale = cfg.time_scale;
+    auto scaled = [scale](double seconds) {
+      return std::chrono::duration_cast<core::Duration>(
+          std::chrono::duration<double>(seconds * scale));
+    };
+    exec::Ec2SpotOptions xo;
+    xo.installation = *install;
+    xo.image_id = cfg.ec2_ami;
+    xo.instance_types = cfg.ec2_instance_types;
+    xo.subnets = cfg.ec2_subnets;
+    xo.security_groups = cfg.ec2_security_groups;
+    xo.instance_profile = cfg.ec2_instance_profile;
+    if (!cfg.ec2_max_price.empty()) xo.max_price = cfg.ec2_max_price;
+    xo.pull = cfg.docker_pull;
+    xo.bootstrap.heartbeat_s = cfg.ec2_heartbeat_s * scale;
+    xo.bootstrap.tick_s = 1.0 * scale;
+    xo.bootstrap.spot_poll_s = 5.0 * scale;
+    xo.bootstrap.stop_margin_s = static_cast<int>(std::lround(10 * scale));
+    xo.bootstrap.default_grace_s = static_cast<int>(std::lround(90 * scale));
+    xo.bootstrap.give_up_s = static_cast<int>(std::lround(cfg.ec2_give_up_s * scale));
+    xo.poll_interval = scaled(cfg.ec2_poll_s);
+    xo.missing_grace = scaled(60);
+    xo.pool_cooldown = scaled(300);
+    xo.logger = &logger;
+    if (auto st = exec::Ec2SpotExecutor::Validate(xo); !st.ok()) {
+      spdlog::error("{}", st.message());
+      return 2;
+    }
+    ec2 = std::make_unique<exec::Ec2SpotExecutor>(xo, *ec2_client, clock);
+    executors.Add(ec2.get());
+    spdlog::info("ec2-spot runner: {} at {} ({})", cfg.ec2_ami, ec2_client->endpoint(),
+                 cfg.ec2_region);
   }
 
   // Jobs call back on this URL; known once the server has bound (the port may
@@ -206,7 +262,10 @@ int Serve(const ServeConfig& cfg) {
         {"SKED_TASK_ID", t.id},
         {"SKED_ATTEMPT", std::to_string(t.attempt)},
         {"SKED_CALLBACK_URL", callback_base + "/v1/tasks/" + t.id + "/callback"},
-        {"SKED_CALLBACK_TOKEN", api::CallbackToken(secret, t.id, t.attempt)}};
+        {"SKED_CALLBACK_TOKEN", api::CallbackToken(secret, t.id, t.attempt)},
+        // 1 when an earlier attempt was interrupted (a spot reclaim, a node
+        // shutdown): the job may resume from its checkpoint.
+        {"SKED_RESUMED", t.free_attempts > 0 ? "1" : "0"}};
   };
   notify::HttpNotifier notifier({.secret = webhook_secret,
                                  .timeout = notify::kDefaultWebhookTimeout,
