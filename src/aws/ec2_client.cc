@@ -382,6 +382,9 @@ std::chrono::milliseconds Ec2Client::Backoff(int retry) {
 }
 
 StatusOr<std::string> Ec2Client::Call(std::string_view action, const ParamList& params) {
+  if (std::find(std::begin(kEc2Actions), std::end(kEc2Actions), action) == std::end(kEc2Actions))
+    return core::InternalError("ec2 " + std::string(action) +
+                               ": not in kEc2Actions (and so not in the IAM policy)");
   const std::string body = Ec2QueryBody(action, params);
   const int max_attempts = std::max(0, options_.max_retries) + 1;
   Status last;

@@ -54,6 +54,12 @@
 
 namespace sked::aws {
 
+// Every EC2 action this client sends. Call() refuses any other, so this list
+// is what the scheduler's IAM policy must allow (docs/iam-policy.json; a test
+// keeps the two equal).
+inline constexpr std::string_view kEc2Actions[] = {
+    "RunInstances", "DescribeInstances", "TerminateInstances", "DescribeSpotInstanceRequests"};
+
 // Raw user data above this many bytes (before base64) is rejected, as EC2 does.
 inline constexpr size_t kMaxUserDataBytes = 16384;
 // ClientToken is at most this many ASCII characters.
