@@ -3,7 +3,7 @@
 // (kEc2Actions, which Ec2Client::Call enforces) is allowed, nothing else of
 // EC2 is, tags can be set only as part of RunInstances, terminate is limited
 // to instances tagged sked:managed, and the instance profile's role can be
-// passed.
+// passed. The README shows the same policy.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -75,6 +75,20 @@ TEST(IamPolicyTest, TagsOnlyAtLaunchAndTerminatesOnlyItsOwnInstances) {
   EXPECT_TRUE(create_tags) << "RunInstances with TagSpecification needs ec2:CreateTags";
   EXPECT_TRUE(terminate);
   EXPECT_TRUE(pass_role) << "--ec2-instance-profile needs iam:PassRole";
+}
+
+TEST(IamPolicyTest, TheReadmeShowsThePolicyFile) {
+  std::ifstream in(SKED_SOURCE_DIR "/README.md");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string readme = ss.str();
+  const size_t mention = readme.find("docs/iam-policy.json");
+  ASSERT_NE(mention, std::string::npos);
+  const size_t open = readme.find("```json\n", mention);
+  ASSERT_NE(open, std::string::npos);
+  const size_t close = readme.find("```", open + 8);
+  ASSERT_NE(close, std::string::npos);
+  EXPECT_EQ(json::parse(readme.substr(open + 8, close - open - 8)), json::value(Policy()));
 }
 
 }  // namespace
