@@ -1,10 +1,12 @@
 // File: aws/ec2_client_test.cc
 //
-// Ec2Client against two servers:
+// Ec2Client against three servers:
 // - moto_server (an EC2 implementation we did not write; on the PATH from this
-//   image's pyenv Python), started by the suite on a free loopback port, for
-//   launch / describe / filter / paging / terminate / NotFound;
-// - a loopback fake HTTP server with canned answers, for what moto cannot show:
+//   image's pyenv Python) and sked-ec2-emulator (ours, which also checks
+//   signatures), each started by the suite on a free loopback port; the same
+//   launch / describe / filter / paging / terminate / NotFound cases run
+//   against both (Ec2ClientServerTest, one instantiation per server);
+// - a loopback fake HTTP server with canned answers, for what neither shows:
 //   throttling, capacity errors, retries and the exact request bytes.
 // Wire names are checked against specs/ec2-spot.md sections 1, 3 and 4.
 #include "aws/ec2_client.h"
@@ -735,7 +737,7 @@ TEST(Ec2ClientTest, CredentialsFromEnvironment) {
 }
 
 // ---------------------------------------------------------------------------
-// moto_server tests.
+// moto_server and sked-ec2-emulator tests.
 
 std::string FindOnPath(const std::string& name) {
   const char* path = std::getenv("PATH");
@@ -750,72 +752,107 @@ std::string FindOnPath(const std::string& name) {
   return "";
 }
 
-class Ec2ClientMotoTest : public ::testing::Test {
+// The EC2 servers the integration cases run against.
+enum class Ec2Server { kMoto, kEmulator };
+
+std::string Ec2ServerName(const ::testing::TestParamInfo<Ec2Server>& info) {
+  return info.param == Ec2Server::kMoto ? "Moto" : "Emulator";
+}
+
+// A server process the suite started.
+struct Ec2ServerProcess {
+  bool started = false;
+  std::string error;  // Why it is unusable; empty when it answers.
+  int port = 0;
+  pid_t pid = -1;
+};
+
+// One server process per kind, started on first use and stopped after the
+// suite. Both accept the moto keys below (moto checks none; the emulator is
+// told to accept them).
+class Ec2ClientServerTest : public ::testing::TestWithParam<Ec2Server> {
  protected:
-  static void SetUpTestSuite() {
-    setup_error_ = new std::string;
-    std::string moto = FindOnPath("moto_server");
-    if (moto.empty()) {
-      *setup_error_ =
-          "moto_server is not on the PATH (it comes with this image's pyenv Python, moto 5.x); "
-          "these tests need it";
-      return;
+  static void TearDownTestSuite() {
+    for (Ec2ServerProcess& s : servers_) {
+      if (s.pid > 0) {
+        kill(-s.pid, SIGTERM);
+        for (int i = 0; i < 100; ++i) {
+          int wstatus;
+          if (waitpid(s.pid, &wstatus, WNOHANG) == s.pid) {
+            s.pid = -1;
+            break;
+          }
+          std::this_thread::sleep_for(100ms);
+        }
+        if (s.pid > 0) {
+          kill(-s.pid, SIGKILL);
+          waitpid(s.pid, nullptr, 0);
+        }
+      }
+      s = Ec2ServerProcess{};
     }
-    port_ = FreePort();
-    std::string port = std::to_string(port_);
-    pid_ = fork();
-    if (pid_ == 0) {
+  }
+
+  void SetUp() override {
+    Ec2ServerProcess& s = servers_[static_cast<int>(GetParam())];
+    if (!s.started) Start(GetParam(), s);
+    ASSERT_TRUE(s.error.empty()) << s.error;
+  }
+
+  static void Start(Ec2Server kind, Ec2ServerProcess& s) {
+    s.started = true;
+    std::string program;
+    std::vector<std::string> args;
+    s.port = FreePort();
+    std::string port = std::to_string(s.port);
+    if (kind == Ec2Server::kMoto) {
+      program = FindOnPath("moto_server");
+      if (program.empty()) {
+        s.error =
+            "moto_server is not on the PATH (it comes with this image's pyenv Python, moto 5.x); "
+            "these tests need it";
+        return;
+      }
+      args = {"moto_server", "-H", "127.0.0.1", "-p", port};
+    } else {
+      program = SKED_EC2_EMULATOR_BIN;
+      // Instances are running at the first describe after launch, as on moto.
+      args = {"sked-ec2-emulator", "--listen", "127.0.0.1:" + port, "--credentials",
+              "AKIDMOTO:motosecret", "--pending-seconds", "0", "--terminate-grace-seconds", "1",
+              "--quiet"};
+    }
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    s.pid = fork();
+    if (s.pid == 0) {
       setpgid(0, 0);
       int devnull = open("/dev/null", O_WRONLY);
       dup2(devnull, 1);
       dup2(devnull, 2);
-      execl(moto.c_str(), "moto_server", "-H", "127.0.0.1", "-p", port.c_str(),
-            static_cast<char*>(nullptr));
+      execv(program.c_str(), argv.data());
       _exit(127);
     }
-    setpgid(pid_, pid_);
+    setpgid(s.pid, s.pid);
     // Wait until it answers an EC2 call, not just accepts connections.
     auto deadline = std::chrono::steady_clock::now() + 60s;
-    Ec2Client probe(Options());
+    Ec2Client probe(OptionsFor(s.port));
     while (std::chrono::steady_clock::now() < deadline) {
       int wstatus;
-      if (waitpid(pid_, &wstatus, WNOHANG) == pid_) {
-        *setup_error_ = "moto_server exited during startup";
-        pid_ = -1;
+      if (waitpid(s.pid, &wstatus, WNOHANG) == s.pid) {
+        s.error = args[0] + " exited during startup";
+        s.pid = -1;
         return;
       }
-      if (CanConnect(port_) && probe.DescribeInstances({}, {}).ok()) return;
-      std::this_thread::sleep_for(200ms);
+      if (CanConnect(s.port) && probe.DescribeInstances({}, {}).ok()) return;
+      std::this_thread::sleep_for(100ms);
     }
-    *setup_error_ = "moto_server did not answer on port " + port + " within 60 s";
+    s.error = args[0] + " did not answer on port " + port + " within 60 s";
   }
 
-  static void TearDownTestSuite() {
-    if (pid_ > 0) {
-      kill(-pid_, SIGTERM);
-      for (int i = 0; i < 50; ++i) {
-        int wstatus;
-        if (waitpid(pid_, &wstatus, WNOHANG) == pid_) {
-          pid_ = -1;
-          break;
-        }
-        std::this_thread::sleep_for(100ms);
-      }
-      if (pid_ > 0) {
-        kill(-pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-      }
-    }
-    delete setup_error_;
-    setup_error_ = nullptr;
-  }
-
-  void SetUp() override { ASSERT_TRUE(setup_error_->empty()) << *setup_error_; }
-
-  static Ec2ClientOptions Options() {
+  static Ec2ClientOptions OptionsFor(int port) {
     return Ec2ClientOptions{
-        .endpoint = "http://127.0.0.1:" + std::to_string(port_) + "/",
+        .endpoint = "http://127.0.0.1:" + std::to_string(port) + "/",
         .region = "us-east-1",
         .credentials = {"AKIDMOTO", "motosecret", ""},
         .timeout = 20s,
@@ -823,18 +860,24 @@ class Ec2ClientMotoTest : public ::testing::Test {
     };
   }
 
-  // Unique per test run, so reruns against one moto never see old instances.
+  Ec2ClientOptions Options() const {
+    return OptionsFor(servers_[static_cast<int>(GetParam())].port);
+  }
+
+  // Unique per test run, so reruns against one server never see old instances.
   static std::string Unique(const std::string& prefix) {
     static int n = 0;
     return prefix + "-" + std::to_string(getpid()) + "-" + std::to_string(++n);
   }
 
-  static inline std::string* setup_error_ = nullptr;
-  static inline int port_ = 0;
-  static inline pid_t pid_ = -1;
+  static inline Ec2ServerProcess servers_[2];
 };
 
-TEST_F(Ec2ClientMotoTest, LaunchDescribeTerminateSpot) {
+INSTANTIATE_TEST_SUITE_P(Servers, Ec2ClientServerTest,
+                         ::testing::Values(Ec2Server::kMoto, Ec2Server::kEmulator),
+                         Ec2ServerName);
+
+TEST_P(Ec2ClientServerTest, LaunchDescribeTerminateSpot) {
   Ec2Client client(Options());
   std::string task = Unique("task");
   std::string token = Unique("tok");
@@ -873,12 +916,19 @@ TEST_F(Ec2ClientMotoTest, LaunchDescribeTerminateSpot) {
   EXPECT_EQ((*by_tag)[0].instance_id, id);
   EXPECT_EQ((*by_tag)[0].lifecycle, "spot");
 
-  // Filters AND. (moto 5.2 answers 500 to the instance-lifecycle filter, so
-  // that one is only covered by the fake-server wire tests.)
+  // Filters AND.
   auto spot_only = client.DescribeInstances(
       {}, {{"tag:sked:task-id", {task}}, {"instance-state-name", {"pending", "running"}}});
   ASSERT_TRUE(spot_only.ok()) << spot_only.status().ToString();
   EXPECT_EQ(spot_only->size(), 1u);
+  // moto 5.2 answers 500 to the instance-lifecycle filter, so only the
+  // emulator is asked for it.
+  if (GetParam() == Ec2Server::kEmulator) {
+    auto lifecycle = client.DescribeInstances(
+        {}, {{"tag:sked:task-id", {task}}, {"instance-lifecycle", {"spot"}}});
+    ASSERT_TRUE(lifecycle.ok()) << lifecycle.status().ToString();
+    EXPECT_EQ(lifecycle->size(), 1u);
+  }
 
   auto none = client.DescribeInstances({}, {{"tag:sked:task-id", {Unique("nobody")}}});
   ASSERT_TRUE(none.ok());
@@ -893,7 +943,7 @@ TEST_F(Ec2ClientMotoTest, LaunchDescribeTerminateSpot) {
   EXPECT_TRUE(client.TerminateInstances({id}).ok());
 }
 
-TEST_F(Ec2ClientMotoTest, UnknownIdsAreNotFound) {
+TEST_P(Ec2ClientServerTest, UnknownIdsAreNotFound) {
   Ec2Client client(Options());
   core::Status s = client.TerminateInstances({"i-0123456789abcdef0"});
   EXPECT_EQ(s.code(), StatusCode::kNotFound) << s.ToString();
@@ -906,7 +956,7 @@ TEST_F(Ec2ClientMotoTest, UnknownIdsAreNotFound) {
   EXPECT_EQ(d.status().code(), StatusCode::kNotFound) << d.status().ToString();
 }
 
-TEST_F(Ec2ClientMotoTest, DescribeFollowsPages) {
+TEST_P(Ec2ClientServerTest, DescribeFollowsPages) {
   Ec2Client client(Options());
   std::string batch = Unique("batch");
   std::set<std::string> ids;
