@@ -234,7 +234,7 @@ void ServerProcess::Start(milliseconds timeout, milliseconds poll_every) {
   if (pid_ > 0) throw std::runtime_error("ServerProcess::Start: already running");
   constexpr int kPortTries = 3;
   for (int tries = 0;; ++tries) {
-    port_ = PickFreePort();
+    port_ = options_.port.value_or(0) > 0 ? *options_.port : PickFreePort();
     std::string log_path = dir_ + "/sked." + std::to_string(starts_++) + ".log";
     pid_ = Spawn(Args(), Env(), log_path);
 

@@ -49,6 +49,9 @@ struct ServerOptions {
   // URL (and --db-schema in extra_args) form a cluster.
   std::optional<std::string> db_url;
   std::optional<int> shutdown_grace_s;           // --shutdown-grace-s
+  // The port of --listen, kept across restarts (so the callback URLs handed
+  // to running jobs stay valid). Default: a fresh free port per start.
+  std::optional<int> port;
   std::vector<std::string> extra_args;           // appended after `serve ...`
   std::map<std::string, std::string> extra_env;  // added to the child's environment
   // Give --listen/--db/--time-scale/--callback-secret as SKED_* variables instead of flags.
