@@ -10,6 +10,7 @@ constexpr char kXmlDecl[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 constexpr char kSpotPrice[] = "0.010400";
 
 // Appends elements to a string; no indentation (parsers do not care).
+// Thread safety: one writer per response, used by one thread.
 class XmlWriter {
  public:
   void Open(std::string_view name) {

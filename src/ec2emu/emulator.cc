@@ -213,7 +213,6 @@ Status ValidateEmulatorOptions(const EmulatorOptions& o) {
 struct Emulator::Impl {
   // What the emulator keeps per instance besides the model's record.
   struct Runtime {
-    bool ready = false;  // on_launched finished: dir, shims and IMDS exist.
     std::string dir;
     std::string console_log;
     std::string shim_dir;
@@ -314,7 +313,7 @@ struct Emulator::Impl {
       Log("instance " + inst.instance_id + " launched (" + inst.instance_type +
           (inst.spot ? ", spot" : "") + "), IMDS " +
           (rt.imds_endpoint.empty() ? "off" : rt.imds_endpoint));
-      rt.ready = true;
+      // Only now does the lifecycle thread see it: dir, shims and IMDS exist.
       std::lock_guard<std::mutex> lock(runtime_mu);
       runtimes[inst.instance_id] = std::move(rt);
     }
@@ -400,7 +399,7 @@ struct Emulator::Impl {
     std::lock_guard<std::mutex> lock(runtime_mu);
     for (const InstanceStatus& st : model.Statuses()) {
       auto it = runtimes.find(st.instance_id);
-      if (it == runtimes.end() || !it->second.ready) continue;
+      if (it == runtimes.end()) continue;  // OnLaunched has not finished yet.
       Runtime& rt = it->second;
       switch (st.state) {
         case InstanceState::kPending:

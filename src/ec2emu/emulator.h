@@ -22,8 +22,8 @@
 // terminated and stops its IMDS.
 //
 // Thread safety: Emulator is safe for concurrent use from multiple threads
-// without external synchronization; Stop() may be called from any thread
-// but one only.
+// without external synchronization; Stop() may be called from any thread,
+// more than once.
 #pragma once
 
 #include <chrono>
