@@ -366,5 +366,62 @@ TEST_F(Ec2Test, ANodeKilledMidJobIsReplacedByOneThatAdoptsTheInstance) {
   EXPECT_TRUE(EventSays(id, "adopted by node-b")) << EventsText(id);
 }
 
+TEST_F(Ec2Test, AnInstanceThatCannotReachTheSchedulerShutsItselfDown) {
+  ServerOptions o = Ec2Options();
+  o.extra_args.insert(o.extra_args.end(), {"--ec2-give-up-s", "20"});  // 2 s at this scale
+  ServerProcess& s = Start(o);
+  const std::string id = Str(CreateTask(Job("sleep 2; echo done")), "id");
+  WaitForState(id, "running", seconds(60));
+  const std::string instance = Str(LiveInstanceOf(id), "instance_id");
+  s.Kill();  // and it never comes back: nobody will terminate the instance
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        for (auto& i : emulator_->InstancesOf(id))
+          if (Str(i, "instance_id") == instance)
+            return Str(i, "state") == "terminated" &&
+                   Str(i, "state_reason_code") == "Client.InstanceInitiatedShutdown";
+        return false;
+      },
+      seconds(30)))
+      << "the instance kept running without a scheduler";
+}
+
+TEST_F(Ec2Test, ATaggedInstanceWithNoLiveTaskIsTerminated) {
+  ServerOptions o = Ec2Options();
+  o.extra_args.insert(o.extra_args.end(), {"--lease-s", "3"});  // reconciles every second
+  Start(o);
+  // A first job shows this installation's tag value.
+  const std::string id = Str(CreateTask(Job("echo ok")), "id");
+  WaitForState(id, "succeeded", seconds(60));
+  const std::string install =
+      Str(Obj(emulator_->InstancesOf(id).at(0), "tags"), "sked:install");
+  // An instance of this installation whose task does not exist, launched
+  // behind sked's back with AWS's own CLI (a leftover of a lost database, say).
+  CommandResult r = RunCommand(
+      {"/usr/bin/aws", "--endpoint-url", emulator_->url(), "--region", "us-east-1", "ec2",
+       "run-instances", "--image-id", "ami-0123456789abcdef0", "--instance-type", "t3.micro",
+       "--count", "1", "--tag-specifications",
+       "ResourceType=instance,Tags=[{Key=sked:managed,Value=true},{Key=sked:install,Value=" +
+           install + "},{Key=sked:task-id,Value=no-such-task},{Key=sked:attempt,Value=1}]",
+       "--query", "Instances[0].InstanceId", "--output", "text"},
+      seconds(30),
+      {{"AWS_ACCESS_KEY_ID", "test"}, {"AWS_SECRET_ACCESS_KEY", "test"},
+       {"AWS_CONFIG_FILE", "/dev/null"}, {"AWS_SHARED_CREDENTIALS_FILE", "/dev/null"},
+       {"AWS_EC2_METADATA_DISABLED", "true"}, {"AWS_PAGER", ""}});
+  ASSERT_TRUE(r.status.exited && r.status.code == 0) << r.output;
+  const std::string orphan = r.output.substr(0, r.output.find_first_of(" \n"));
+  ASSERT_EQ(orphan.rfind("i-", 0), 0u) << r.output;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        for (auto& i : emulator_->Instances())
+          if (Str(i, "instance_id") == orphan) return Str(i, "state") == "terminated";
+        return false;
+      },
+      seconds(30)))
+      << "the orphan instance was not terminated";
+  EXPECT_TRUE(server().WaitForLog("its task no-such-task no longer runs", seconds(1)))
+      << server().LogTail();
+}
+
 }  // namespace
 }  // namespace sked::blackbox
