@@ -111,6 +111,17 @@ Ec2Instance ParseInstance(const ptree& item) {
   return inst;
 }
 
+// Filter.N.Name and Filter.N.Value.M, 1-based, in order.
+void AppendFilters(const std::vector<Ec2Filter>& filters, ParamList& out) {
+  for (size_t i = 0; i < filters.size(); ++i) {
+    const std::string prefix = "Filter." + std::to_string(i + 1);
+    out.emplace_back(prefix + ".Name", filters[i].name);
+    for (size_t j = 0; j < filters[i].values.size(); ++j) {
+      out.emplace_back(prefix + ".Value." + std::to_string(j + 1), filters[i].values[j]);
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Classification (specs/ec2-spot.md section 4).
 
@@ -458,13 +469,7 @@ StatusOr<std::vector<Ec2Instance>> Ec2Client::DescribeInstances(
   for (size_t i = 0; i < params.instance_ids.size(); ++i) {
     base.emplace_back("InstanceId." + std::to_string(i + 1), params.instance_ids[i]);
   }
-  for (size_t i = 0; i < params.filters.size(); ++i) {
-    const std::string prefix = "Filter." + std::to_string(i + 1);
-    base.emplace_back(prefix + ".Name", params.filters[i].name);
-    for (size_t j = 0; j < params.filters[i].values.size(); ++j) {
-      base.emplace_back(prefix + ".Value." + std::to_string(j + 1), params.filters[i].values[j]);
-    }
-  }
+  AppendFilters(params.filters, base);
   if (params.page_size != 0 && params.instance_ids.empty()) {
     if (params.page_size < 5 || params.page_size > 1000) {
       return core::InvalidArgumentError("DescribeInstances: page_size must be 5..1000");
@@ -497,13 +502,7 @@ StatusOr<std::vector<Ec2Instance>> Ec2Client::DescribeInstances(
 StatusOr<std::vector<SpotRequest>> Ec2Client::DescribeSpotInstanceRequests(
     const std::vector<Ec2Filter>& filters) {
   ParamList base;
-  for (size_t i = 0; i < filters.size(); ++i) {
-    const std::string prefix = "Filter." + std::to_string(i + 1);
-    base.emplace_back(prefix + ".Name", filters[i].name);
-    for (size_t j = 0; j < filters[i].values.size(); ++j) {
-      base.emplace_back(prefix + ".Value." + std::to_string(j + 1), filters[i].values[j]);
-    }
-  }
+  AppendFilters(filters, base);
   std::vector<SpotRequest> all;
   std::string token;
   for (int page = 0; page < kMaxDescribePages; ++page) {
