@@ -1080,9 +1080,10 @@ StatusOr<std::optional<Time>> SqliteStore::TaskNextRunAt(
   return Read([&](Connection& conn) -> StatusOr<std::optional<Time>> {
     ASSIGN_OR_RETURN(
         Statement st,
-        conn.Prepare("SELECT MIN(run_at) FROM tasks WHERE state = 'scheduled' "
+        conn.Prepare("SELECT run_at FROM tasks WHERE state = 'scheduled' "
                      "AND deleted_at IS NULL "
-                     "AND runner IN (SELECT value FROM json_each(?))",
+                     "AND runner IN (SELECT value FROM json_each(?)) "
+                     "ORDER BY run_at LIMIT 1",
                      "find next run_at"));
     st.Bind(sqlite_internal::EncodeStringList(runners));
     ASSIGN_OR_RETURN(bool row, st.Step());
