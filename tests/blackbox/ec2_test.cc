@@ -143,11 +143,21 @@ class Ec2Test : public BlackboxTest {
       // Whatever happened, no instance may be left running.
       EXPECT_TRUE(WaitUntil([&] { return emulator_->Live() == 0; }, seconds(20)))
           << "instances left running";
+      // A terminated instance takes its containers with it, as a VM would.
+      EXPECT_TRUE(WaitUntil([&] { return InstanceContainers().empty(); }, seconds(20)))
+          << "containers of terminated instances left behind";
       if (HasFailure()) std::cerr << "emulator log tail:\n" << Tail(emulator_->Log()) << "\n";
     }
     BlackboxTest::TearDown();
     emulator_.reset();
     if (!HasFailure()) std::filesystem::remove_all(dir_);
+  }
+
+  // Containers started by a bootstrap on an emulated instance, running or not.
+  static std::string InstanceContainers() {
+    CommandResult r = RunCommand({"/usr/bin/docker", "ps", "-aq", "--filter",
+                                  "label=sked.ec2-instance"});
+    return r.output;
   }
 
   static std::string Tail(const std::string& s, size_t n = 6000) {
@@ -222,13 +232,16 @@ class Ec2Test : public BlackboxTest {
 TEST_F(Ec2Test, AJobRunsOnAFreshSpotInstanceCallsBackAndTheInstanceIsTerminated) {
   Start(Ec2Options());
   json::object created = CreateTask(
-      Job("echo \"hello from $SKED_TASK_ID attempt $SKED_ATTEMPT resumed=$SKED_RESUMED\"",
-          {{"env", json::object{{"QUOTED", "it's \"$(id)\""}}}}));
+      Job("echo \"hello from $SKED_TASK_ID attempt $SKED_ATTEMPT resumed=$SKED_RESUMED\"; "
+          "printf '[%s]' \"$QUOTED\"",
+          {{"env", json::object{{"QUOTED", "it's \"$(id)\" `id` \\ $HOME"}}}}));
   const std::string id = Str(created, "id");
   EXPECT_EQ(Str(created, "runner"), "ec2-spot");
   json::object done = WaitForState(id, "succeeded", seconds(60));
   EXPECT_THAT(Str(Obj(done, "result"), "output"),
               HasSubstr("hello from " + id + " attempt 1 resumed=0"));
+  EXPECT_THAT(Str(Obj(done, "result"), "output"), HasSubstr("[it's \"$(id)\" `id` \\ $HOME]"))
+      << "the env did not reach the container verbatim";
   EXPECT_EQ(Int(Obj(done, "result"), "exit_code"), 0);
   const std::string instance = Str(done, "instance_id");
   EXPECT_EQ(instance.rfind("i-", 0), 0u) << instance;
@@ -277,8 +290,13 @@ TEST_F(Ec2Test, ASpotInterruptionFinishesTheJobOnASecondInstanceWithoutUsingAnAt
   ASSERT_EQ(instances.size(), 2u);
   EXPECT_TRUE(WaitUntil([&] { return emulator_->Live() == 0; }, seconds(20)));
   for (auto& i : emulator_->InstancesOf(id)) {
-    if (Str(i, "instance_id") == first_id)
-      EXPECT_EQ(Str(i, "state_reason_code"), "Server.SpotInstanceTermination");
+    if (Str(i, "instance_id") != first_id) continue;
+    // Left to EC2's reclaim (not terminated by sked), after the bootstrap
+    // gave the container its SIGTERM.
+    EXPECT_EQ(Str(i, "state_reason_code"), "Server.SpotInstanceTermination");
+    const std::string console = ReadAll(Str(i, "console_log"));
+    EXPECT_THAT(console, HasSubstr("spot interruption notice")) << console;
+    EXPECT_THAT(console, HasSubstr("container stopped")) << console;
   }
 }
 
