@@ -400,6 +400,11 @@ HttpResponse Api::Metrics() {
         << "# TYPE sked_tasks_running gauge\nsked_tasks_running " << s.running << "\n"
         << "# HELP sked_leader 1 when this node holds the leader lease.\n"
         << "# TYPE sked_leader gauge\nsked_leader " << (s.leader ? 1 : 0) << "\n";
+    for (const core::RunnerCounter& c : engine_->RunnerCounters()) {
+      const std::string name = "sked_" + c.name;
+      out << "# HELP " << name << " " << c.help << "\n# TYPE " << name << " "
+          << (c.gauge ? "gauge" : "counter") << "\n" << name << " " << c.value << "\n";
+    }
   }
   auto counts = service_.CountByState();
   if (counts.ok()) {

@@ -9,6 +9,7 @@
 // Thread safety: implementations are safe for concurrent use.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -56,6 +57,16 @@ struct ExternalAttempt {
   std::string handle;
 };
 
+// One number a runner reports for /metrics: a counter (monotonic) or a gauge.
+// `name` is the metric's name without the "sked_" prefix
+// ("ec2_instances_launched_total").
+struct RunnerCounter {
+  std::string name;
+  std::string help;
+  int64_t value = 0;
+  bool gauge = false;
+};
+
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -100,6 +111,9 @@ class Executor {
   // Stops the attempt and frees what it holds. OK if it already ended or is
   // unknown.
   virtual Status Cancel(const std::string& handle) = 0;
+
+  // What this runner counts, for /metrics. Default: nothing.
+  virtual std::vector<RunnerCounter> Counters() const { return {}; }
 
   // Every attempt this runner started (on any node) that still exists
   // outside a process. Default: none (in-process runners).

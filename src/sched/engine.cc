@@ -681,6 +681,16 @@ void Engine::Stop() {
   (void)store_.LeaderResign(options_.node_id);
 }
 
+std::vector<core::RunnerCounter> Engine::RunnerCounters() const {
+  std::vector<core::RunnerCounter> out;
+  for (const std::string& kind : runners_) {
+    if (const core::Executor* e = executors_.Find(kind)) {
+      for (core::RunnerCounter& c : e->Counters()) out.push_back(std::move(c));
+    }
+  }
+  return out;
+}
+
 EngineStats Engine::Stats() const {
   std::lock_guard lk(mu_);
   EngineStats s = stats_;

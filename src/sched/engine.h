@@ -131,6 +131,9 @@ class Engine {
 
   EngineStats Stats() const;
 
+  // The counters of this node's runners (core::Executor::Counters).
+  std::vector<core::RunnerCounter> RunnerCounters() const;
+
  private:
   struct Attempt {
     core::Task task;

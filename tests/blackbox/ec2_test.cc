@@ -196,6 +196,13 @@ class Ec2Test : public BlackboxTest {
     return body;
   }
 
+  // Whether GET /metrics has the line "<name> <value>".
+  bool MetricIs(const std::string& name, int value) {
+    HttpResponse r = api().Get("/metrics");
+    return r.status == 200 &&
+           r.body.find("\n" + name + " " + std::to_string(value) + "\n") != std::string::npos;
+  }
+
   bool EventSays(const std::string& id, const std::string& text) {
     for (const auto& e : Events(id))
       if (Str(e, "message").find(text) != std::string::npos) return true;
@@ -262,6 +269,10 @@ TEST_F(Ec2Test, AJobRunsOnAFreshSpotInstanceCallsBackAndTheInstanceIsTerminated)
   EXPECT_THAT(states, ::testing::IsSupersetOf({"provisioning", "running", "succeeded"}))
       << EventsText(id);
   EXPECT_TRUE(EventSays(id, "launched spot instance " + instance)) << EventsText(id);
+  EXPECT_TRUE(MetricIs("sked_ec2_instances_launched_total", 1));
+  EXPECT_TRUE(WaitUntil([&] { return MetricIs("sked_ec2_instances_terminated_total", 1); }))
+      << api().Get("/metrics").body;
+  EXPECT_TRUE(MetricIs("sked_ec2_instances_watched", 0));
 }
 
 TEST_F(Ec2Test, ASpotInterruptionFinishesTheJobOnASecondInstanceWithoutUsingAnAttempt) {
@@ -315,6 +326,7 @@ TEST_F(Ec2Test, AnInstanceThatVanishesWithoutNoticeIsReplaced) {
   EXPECT_EQ(Int(done, "attempt"), 2);
   EXPECT_THAT(Str(Obj(done, "result"), "output"), HasSubstr("second try"));
   EXPECT_TRUE(EventSays(id, "ended without notice")) << EventsText(id);
+  EXPECT_TRUE(MetricIs("sked_ec2_instances_lost_total", 1)) << api().Get("/metrics").body;
 }
 
 TEST_F(Ec2Test, NoCapacityForTheFirstTypeLaunchesTheNext) {
@@ -328,6 +340,7 @@ TEST_F(Ec2Test, NoCapacityForTheFirstTypeLaunchesTheNext) {
   EXPECT_EQ(Str(instances[0], "instance_type"), "t3.small");
   EXPECT_TRUE(EventSays(id, "no capacity in t3.micro in subnet-aaa (InsufficientInstanceCapacity)"))
       << EventsText(id);
+  EXPECT_TRUE(MetricIs("sked_ec2_pools_without_capacity_total", 1)) << api().Get("/metrics").body;
 }
 
 TEST_F(Ec2Test, ThrottlingIsWaitedOutWithBackoff) {
@@ -382,6 +395,8 @@ TEST_F(Ec2Test, ANodeKilledMidJobIsReplacedByOneThatAdoptsTheInstance) {
   EXPECT_THAT(Str(Obj(done, "result"), "output"), HasSubstr("finished once"));
   EXPECT_EQ(emulator_->InstancesOf(id).size(), 1u) << "the job was started twice";
   EXPECT_TRUE(EventSays(id, "adopted by node-b")) << EventsText(id);
+  EXPECT_TRUE(MetricIs("sked_ec2_instances_adopted_total", 1)) << api().Get("/metrics").body;
+  EXPECT_TRUE(MetricIs("sked_ec2_instances_launched_total", 0)) << "node-b launched nothing";
 }
 
 TEST_F(Ec2Test, AnInstanceThatCannotReachTheSchedulerShutsItselfDown) {

@@ -99,10 +99,15 @@ core::StatusOr<std::string> Ec2SpotExecutor::Launch(const core::LaunchParams& pa
 
   std::string note;
   auto launched = LaunchInPools(params, user_data, &note);
-  if (!launched.ok()) return launched.status();
+  if (!launched.ok()) {
+    std::lock_guard lk(mu_);
+    ++counts_.launch_failures;
+    return launched.status();
+  }
   const std::string id = launched->instance_id;
   Log(core::LogLevel::kInfo, "task " + t.id + " attempt " + std::to_string(t.attempt) + ": " + note);
   std::lock_guard lk(mu_);
+  ++counts_.launched;
   watched_[id] = Watched{t.id, t.attempt, std::move(done), clock_.Now(),
                          PoolName(launched->instance_type, launched->subnet_id)};
   notes_[id] = std::move(note);
@@ -177,6 +182,7 @@ core::StatusOr<aws::Ec2Instance> Ec2SpotExecutor::LaunchInPools(const core::Laun
     Log(core::LogLevel::kWarn, "task " + t.id + ": no spot capacity for " + name + ": " +
                                    st.message() + "; trying the next pool");
     std::lock_guard lk(mu_);
+    ++counts_.no_capacity;
     cooling_[name] = clock_.Now() + options_.pool_cooldown;
   }
   std::string all;
@@ -202,6 +208,7 @@ core::Status Ec2SpotExecutor::Adopt(const core::LaunchParams& params, const std:
   if (found.empty() || Ended(found.front()))
     return core::NotFoundError("ec2-spot: instance " + handle + " no longer runs");
   std::lock_guard lk(mu_);
+  ++counts_.adopted;
   watched_[handle] = Watched{params.task.id, params.task.attempt, std::move(done), clock_.Now(),
                              PoolName(found.front().instance_type, found.front().subnet_id)};
   cv_.notify_all();
@@ -223,13 +230,19 @@ core::Status Ec2SpotExecutor::Cancel(const std::string& handle) {
       if (r.instance_id == handle && aws::IsSpotReclaim(r.status_code)) {
         Log(core::LogLevel::kInfo, "instance " + handle + " is being reclaimed by EC2 (" +
                                        r.status_code + "); left to finish its warning");
+        std::lock_guard lk(mu_);
+        ++counts_.left_to_reclaim;
         return core::OkStatus();
       }
     }
   }
   core::Status st = client_.TerminateInstances({handle});
   if (st.code() == core::StatusCode::kNotFound) return core::OkStatus();
-  if (st.ok()) Log(core::LogLevel::kInfo, "terminated instance " + handle);
+  if (st.ok()) {
+    Log(core::LogLevel::kInfo, "terminated instance " + handle);
+    std::lock_guard lk(mu_);
+    ++counts_.terminated;
+  }
   return st;
 }
 
@@ -252,6 +265,26 @@ core::StatusOr<std::vector<core::ExternalAttempt>> Ec2SpotExecutor::ListExternal
     out.push_back({task_id, n, i.instance_id});
   }
   return out;
+}
+
+std::vector<core::RunnerCounter> Ec2SpotExecutor::Counters() const {
+  std::lock_guard lk(mu_);
+  const Counts& c = counts_;
+  return {
+      {"ec2_instances_launched_total", "Spot instances launched by this node.", c.launched},
+      {"ec2_pools_without_capacity_total",
+       "Launches refused for capacity in one pool (instance type, subnet).", c.no_capacity},
+      {"ec2_launch_failures_total", "Attempts whose launch failed in every pool or for good.",
+       c.launch_failures},
+      {"ec2_instances_terminated_total", "Instances this node terminated.", c.terminated},
+      {"ec2_instances_left_to_reclaim_total",
+       "Instances left to EC2's reclaim so their job could checkpoint.", c.left_to_reclaim},
+      {"ec2_instances_lost_total", "Instances that ended before their job reported.", c.lost},
+      {"ec2_instances_adopted_total", "Instances of other (or earlier) nodes adopted.",
+       c.adopted},
+      {"ec2_instances_watched", "Instances this node watches now.",
+       static_cast<int64_t>(watched_.size()), /*gauge=*/true},
+  };
 }
 
 void Ec2SpotExecutor::WatchLoop() {
@@ -305,6 +338,7 @@ void Ec2SpotExecutor::Poll() {
                                      std::to_string(w->second.attempt) + ": " + result.error);
       ended.emplace_back(std::move(w->second.done), std::move(result));
       watched_.erase(w);
+      ++counts_.lost;
     }
   }
   for (auto& [done, result] : ended)

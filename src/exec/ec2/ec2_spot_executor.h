@@ -100,6 +100,11 @@ class Ec2SpotExecutor final : public core::Executor {
                      core::DoneCallback done) override;
   core::Status Cancel(const std::string& handle) override;
   core::StatusOr<std::vector<core::ExternalAttempt>> ListExternal() override;
+  // ec2_instances_launched_total, ec2_pools_without_capacity_total,
+  // ec2_launch_failures_total, ec2_instances_terminated_total,
+  // ec2_instances_left_to_reclaim_total, ec2_instances_lost_total,
+  // ec2_instances_adopted_total, and the gauge ec2_instances_watched.
+  std::vector<core::RunnerCounter> Counters() const override;
 
  private:
   struct Watched {
@@ -124,8 +129,19 @@ class Ec2SpotExecutor final : public core::Executor {
   aws::Ec2Client& client_;
   const core::Clock& clock_;
 
-  std::mutex mu_;
+  struct Counts {
+    int64_t launched = 0;
+    int64_t no_capacity = 0;
+    int64_t launch_failures = 0;
+    int64_t terminated = 0;
+    int64_t left_to_reclaim = 0;
+    int64_t lost = 0;
+    int64_t adopted = 0;
+  };
+
+  mutable std::mutex mu_;
   std::condition_variable cv_;
+  Counts counts_;  // guarded by mu_
   std::map<std::string, Watched> watched_;       // by instance id; guarded by mu_
   std::map<std::string, std::string> notes_;     // Placed() text by instance id
   std::map<std::string, core::Time> cooling_;    // pool -> usable again at
