@@ -362,8 +362,14 @@ HttpResponse Api::ListQueues() {
 HttpResponse Api::Nodes() {
   auto nodes = service_.Nodes();
   if (!nodes.ok()) return Error(nodes.status());
+  const core::Time now = clock_.Now();
+  const core::Duration window = options_.node_alive_within;
   json::array a;
-  for (const auto& n : *nodes) a.push_back(NodeToJson(n));
+  for (const auto& n : *nodes) {
+    json::object o = NodeToJson(n);
+    o["alive"] = window == core::Duration::zero() || now - n.last_heartbeat <= window;
+    a.push_back(std::move(o));
+  }
   return Json(200, json::object{{"nodes", std::move(a)}});
 }
 

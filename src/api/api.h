@@ -33,6 +33,10 @@ struct ApiOptions {
   std::string callback_secret;
   CreateDefaults create_defaults;
   std::string version;
+  // GET /v1/nodes marks a node alive while its last heartbeat is at most this
+  // old (nodes beat every lease/3; the server passes 3 leases). Zero: every
+  // node that ever joined counts as alive.
+  core::Duration node_alive_within{};
 };
 
 class Api {

@@ -300,6 +300,7 @@ int Serve(const ServeConfig& cfg) {
   }
   ao.callback_secret = secret;
   ao.version = kVersion;
+  ao.node_alive_within = eo.lease * 3;
   // Built before the server starts, so no request can find it missing.
   api::Api api(ao, service, &engine, clock, &schedules);
 

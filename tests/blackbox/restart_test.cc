@@ -167,5 +167,32 @@ TEST_F(RestartTest, SigintAlsoStopsGracefully) {
   EXPECT_TRUE(st.exited && st.code == 0) << st.ToString();
 }
 
+TEST_F(RestartTest, NodesListsEveryNodeAndWhichAreAlive) {
+  ServerOptions o;
+  o.node_id = "node-before";
+  o.extra_args = {"--lease-s", "1"};  // heartbeats every 1/3 s; alive within 3 s
+  ServerProcess& s = StartServer(o);
+  auto nodes = [&] {
+    HttpResponse r = api().Get("/v1/nodes");
+    EXPECT_EQ(r.status, 200) << r.body;
+    const json::value body = json::parse(r.body);
+    std::map<std::string, bool> alive;
+    for (const auto& n : body.at("nodes").as_array())
+      alive[std::string(n.at("id").as_string())] = n.at("alive").as_bool();
+    return alive;
+  };
+  ASSERT_TRUE(WaitUntil([&] { return nodes().count("node-before") == 1; }));
+  EXPECT_TRUE(nodes()["node-before"]);
+  s.Kill();
+  s.options().node_id = "node-after";
+  s.Start();
+  ASSERT_TRUE(WaitUntil([&] { return nodes().count("node-after") == 1; }));
+  EXPECT_TRUE(nodes()["node-after"]);
+  // The dead node stays listed, and stops counting as alive 3 leases after
+  // its last heartbeat.
+  EXPECT_TRUE(WaitUntil([&] { return !nodes()["node-before"]; }, seconds(10)));
+  EXPECT_EQ(nodes().size(), 2u);
+}
+
 }  // namespace
 }  // namespace sked::blackbox
