@@ -403,7 +403,7 @@ bool Engine::RecordCompletion(const Completion& c) {
   return Settled(st, tag);
 }
 
-void Engine::AbortLocal(const std::string& id, bool stop) {
+void Engine::AbortLocal(const std::string& id) {
   core::Executor* executor = nullptr;
   std::optional<std::string> handle;
   {
@@ -417,7 +417,7 @@ void Engine::AbortLocal(const std::string& id, bool stop) {
     dispatch_cv_.notify_one();
     idle_cv_.notify_all();
   }
-  if (stop && executor && handle) (void)executor->Cancel(*handle);
+  if (executor && handle) (void)executor->Cancel(*handle);
 }
 
 // --- Maintenance -----------------------------------------------------------

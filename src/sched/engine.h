@@ -124,10 +124,7 @@ class Engine {
 
   // Stops this node's attempt of task `id`, if it runs one, and forgets it: its
   // outcome will not be recorded. Used after cancel, delete or a final callback.
-  // With stop=false the attempt is forgotten but left to end by itself: after
-  // a spot interruption notice, the instance keeps its two minutes so the job
-  // can checkpoint, and EC2 reclaims it.
-  void AbortLocal(const std::string& id, bool stop = true);
+  void AbortLocal(const std::string& id);
 
   EngineStats Stats() const;
 

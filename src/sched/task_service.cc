@@ -117,9 +117,10 @@ core::StatusOr<core::Task> TaskService::Callback(const CallbackParams& p) {
                                      .message = "interrupted" + (msg.empty() ? "" : ": " + msg)});
       if (!after.ok()) return after.status();
       if (engine_) {
-        // The host is going away by itself; stopping it now would cut the
-        // job's time to checkpoint.
-        engine_->AbortLocal(p.id, /*stop=*/false);
+        // The runner decides what stopping an interrupted attempt means: the
+        // ec2-spot runner leaves an instance EC2 is reclaiming to EC2, so the
+        // job keeps its warning time to checkpoint.
+        engine_->AbortLocal(p.id);
         engine_->Wake();
       }
       return after;

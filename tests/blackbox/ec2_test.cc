@@ -309,6 +309,8 @@ TEST_F(Ec2Test, ASpotInterruptionFinishesTheJobOnASecondInstanceWithoutUsingAnAt
     EXPECT_THAT(console, HasSubstr("spot interruption notice")) << console;
     EXPECT_THAT(console, HasSubstr("container stopped")) << console;
   }
+  EXPECT_TRUE(MetricIs("sked_ec2_instances_left_to_reclaim_total", 1))
+      << api().Get("/metrics").body;
 }
 
 TEST_F(Ec2Test, AnInstanceThatVanishesWithoutNoticeIsReplaced) {
