@@ -4,8 +4,6 @@
 // file, config file, then the instance role through IMDSv2 (libcurl).
 #include "aws/credentials.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
@@ -16,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "aws/internal/http.h"
 #include "core/clock.h"
 
 namespace sked::aws {
@@ -115,64 +114,30 @@ StatusOr<std::optional<Credentials>> StaticKeys(
 // ---------------------------------------------------------------------------
 // IMDS over libcurl.
 
-struct HttpResult {
-  bool transport_ok = false;
-  std::string transport_error;
-  long status = 0;
-  std::string body;
-};
+using internal::HttpResult;
 
-size_t AppendBody(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
+// A GET (or, with a body, a PUT) to IMDS: link-local, so never through a proxy.
 HttpResult ImdsRequest(const char* method, const std::string& url,
-                       const std::vector<std::string>& headers,
+                       std::vector<std::string> headers,
                        const CredentialsProviderOptions& options) {
-  HttpResult r;
-  CURL* curl = curl_easy_init();
-  if (curl == nullptr) {
-    r.transport_error = "curl_easy_init failed";
-    return r;
-  }
-  curl_slist* list = nullptr;
-  for (const std::string& h : headers) list = curl_slist_append(list, h.c_str());
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  if (std::string_view(method) == "PUT") {
+  internal::HttpExchange x;
+  x.method = method;
+  x.url = url;
+  if (x.method == "PUT") {
     // A PUT with an empty body and a Content-Length: 0, as botocore sends it.
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "PUT");
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
-    list = curl_slist_append(list, "Content-Type:");
+    x.body = "";
+    headers.push_back("Content-Type:");
   }
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "sked");
-  // IMDS is link-local: a proxy from http_proxy would only break it.
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(options.imds_connect_timeout.count()));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options.imds_timeout.count()));
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &AppendBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-  CURLcode code = curl_easy_perform(curl);
-  if (code == CURLE_OK) {
-    r.transport_ok = true;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
-  } else {
-    r.transport_error = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(code);
-  }
-  curl_slist_free_all(list);
-  curl_easy_cleanup(curl);
-  return r;
+  x.headers = std::move(headers);
+  x.connect_timeout = options.imds_connect_timeout;
+  x.timeout = options.imds_timeout;
+  x.no_proxy = true;
+  return internal::Perform(x);
 }
 
 std::string Describe(const char* method, std::string_view path, const HttpResult& r) {
   std::string s = std::string(method) + " " + std::string(path) + ": ";
-  if (!r.transport_ok) return s + r.transport_error;
+  if (!r.transport_ok()) return s + r.curl_error;
   return s + "HTTP " + std::to_string(r.status);
 }
 
@@ -195,7 +160,7 @@ StatusOr<RoleCredentials> FetchRoleCredentials(const std::string& endpoint,
                    std::to_string(kImdsTokenTtl.count())},
                   options);
   std::string token;
-  if (!put.transport_ok) {
+  if (!put.transport_ok()) {
     // Nothing listens (or answers) there; do not wait again for IMDSv1.
     return core::NotFoundError(Describe("PUT", kTokenPath, put));
   }
@@ -211,9 +176,9 @@ StatusOr<RoleCredentials> FetchRoleCredentials(const std::string& endpoint,
   if (!token.empty()) auth.push_back("X-aws-ec2-metadata-token: " + token);
 
   HttpResult roles = ImdsRequest("GET", base + std::string(kRolesPath), auth, options);
-  if (!roles.transport_ok || roles.status != 200) {
+  if (!roles.transport_ok() || roles.status != 200) {
     std::string why = Describe("GET", kRolesPath, roles);
-    if (roles.transport_ok && roles.status == 404) why += " (no instance role attached)";
+    if (roles.transport_ok() && roles.status == 404) why += " (no instance role attached)";
     return core::NotFoundError(why);
   }
   std::string_view list = roles.body;
@@ -225,7 +190,7 @@ StatusOr<RoleCredentials> FetchRoleCredentials(const std::string& endpoint,
 
   std::string role_path = std::string(kRolesPath) + role;
   HttpResult creds = ImdsRequest("GET", base + role_path, auth, options);
-  if (!creds.transport_ok || creds.status != 200) {
+  if (!creds.transport_ok() || creds.status != 200) {
     return core::NotFoundError(Describe("GET", role_path, creds));
   }
   boost::system::error_code ec;

@@ -5,8 +5,6 @@
 // wire facts.
 #include "aws/ec2_client.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <boost/property_tree/ptree.hpp>
 #include <boost/property_tree/xml_parser.hpp>
@@ -15,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "aws/internal/http.h"
 #include "core/clock.h"
 
 namespace sked::aws {
@@ -170,60 +169,19 @@ std::string Snippet(std::string_view body) {
 }
 
 // ---------------------------------------------------------------------------
-// HTTP over libcurl.
+// HTTP over libcurl (aws/internal/http.h).
 
-struct HttpResult {
-  CURLcode curl = CURLE_OK;
-  std::string curl_error;
-  long status = 0;
-  std::string body;
-};
-
-size_t AppendBody(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-void GlobalInitCurl() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-HttpResult Post(const std::string& url, const HeaderList& headers, const std::string& body,
-                std::chrono::seconds timeout) {
-  HttpResult r;
-  CURL* curl = curl_easy_init();
-  if (curl == nullptr) {
-    r.curl = CURLE_FAILED_INIT;
-    r.curl_error = "curl_easy_init failed";
-    return r;
-  }
-  curl_slist* list = nullptr;
-  for (const auto& [name, value] : headers) {
-    list = curl_slist_append(list, (name + ": " + value).c_str());
-  }
-  list = curl_slist_append(list, "Expect:");  // No 100-continue round trip.
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_POST, 1L);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, kUserAgent);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count() * 1000));
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &AppendBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-  r.curl = curl_easy_perform(curl);
-  if (r.curl == CURLE_OK) {
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
-  } else {
-    r.curl_error = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(r.curl);
-  }
-  curl_slist_free_all(list);
-  curl_easy_cleanup(curl);
-  return r;
+internal::HttpResult Post(const std::string& url, const HeaderList& headers,
+                          const std::string& body, std::chrono::seconds timeout) {
+  internal::HttpExchange x;
+  x.method = "POST";
+  x.url = url;
+  for (const auto& [name, value] : headers) x.headers.push_back(name + ": " + value);
+  x.headers.push_back("Expect:");  // No 100-continue round trip.
+  x.body = body;
+  x.user_agent = kUserAgent;
+  x.timeout = timeout;
+  return internal::Perform(x);
 }
 
 bool IsPrintableAscii(std::string_view s) {
@@ -380,7 +338,7 @@ Ec2Client::Ec2Client(Ec2ClientOptions options)
   if (!options_.sleep) {
     options_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
   }
-  GlobalInitCurl();
+  internal::InitCurlOnce();
 }
 
 std::chrono::milliseconds Ec2Client::Backoff(int retry) {
@@ -420,7 +378,7 @@ StatusOr<std::string> Ec2Client::Call(std::string_view action, const ParamList& 
     HeaderList headers = request.headers;
     headers.insert(headers.end(), signed_headers.begin(), signed_headers.end());
 
-    HttpResult r = Post(endpoint_, headers, body, options_.timeout);
+    internal::HttpResult r = Post(endpoint_, headers, body, options_.timeout);
     bool retry = false;
     if (r.curl != CURLE_OK) {
       std::string m = "ec2 " + std::string(action) + ": transport error: " + r.curl_error + " (" +
