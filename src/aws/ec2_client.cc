@@ -10,6 +10,7 @@
 #include <boost/property_tree/xml_parser.hpp>
 #include <cstdlib>
 #include <exception>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -421,6 +422,35 @@ StatusOr<Ec2Instance> Ec2Client::RunSpotInstance(const RunSpotParams& params) {
   return std::move(instances[0]);
 }
 
+namespace {
+
+// Every item of a Describe* call, following nextToken from `base` until the
+// last page. `call` sends one page's form; `parse` reads its items and token.
+template <typename T>
+StatusOr<std::vector<T>> AllPages(
+    std::string_view action, const ParamList& base,
+    const std::function<StatusOr<std::string>(const ParamList&)>& call,
+    StatusOr<std::vector<T>> (*parse)(std::string_view, std::string*)) {
+  std::vector<T> all;
+  std::string token;
+  for (int page = 0; page < kMaxDescribePages; ++page) {
+    ParamList form = base;
+    if (!token.empty()) form.emplace_back("NextToken", token);
+    ASSIGN_OR_RETURN(std::string body, call(form));
+    std::string next;
+    ASSIGN_OR_RETURN(std::vector<T> got, parse(body, &next));
+    for (T& item : got) all.push_back(std::move(item));
+    if (next.empty()) return all;
+    if (next == token) {
+      return core::InternalError("ec2 " + std::string(action) + ": server repeated nextToken");
+    }
+    token = std::move(next);
+  }
+  return core::InternalError("ec2 " + std::string(action) + ": too many pages");
+}
+
+}  // namespace
+
 StatusOr<std::vector<Ec2Instance>> Ec2Client::DescribeInstances(
     const DescribeInstancesParams& params) {
   ParamList base;
@@ -434,22 +464,10 @@ StatusOr<std::vector<Ec2Instance>> Ec2Client::DescribeInstances(
     }
     base.emplace_back("MaxResults", std::to_string(params.page_size));
   }
-  std::vector<Ec2Instance> all;
-  std::string token;
-  for (int page = 0; page < kMaxDescribePages; ++page) {
-    ParamList form = base;
-    if (!token.empty()) form.emplace_back("NextToken", token);
-    ASSIGN_OR_RETURN(std::string body, Call("DescribeInstances", form));
-    std::string next;
-    ASSIGN_OR_RETURN(std::vector<Ec2Instance> got, detail::ParseInstancesXml(body, &next));
-    for (Ec2Instance& i : got) all.push_back(std::move(i));
-    if (next.empty()) return all;
-    if (next == token) {
-      return core::InternalError("ec2 DescribeInstances: server repeated nextToken");
-    }
-    token = std::move(next);
-  }
-  return core::InternalError("ec2 DescribeInstances: too many pages");
+  return AllPages<Ec2Instance>(
+      "DescribeInstances", base,
+      [this](const ParamList& form) { return Call("DescribeInstances", form); },
+      detail::ParseInstancesXml);
 }
 
 StatusOr<std::vector<Ec2Instance>> Ec2Client::DescribeInstances(
@@ -461,19 +479,10 @@ StatusOr<std::vector<SpotRequest>> Ec2Client::DescribeSpotInstanceRequests(
     const std::vector<Ec2Filter>& filters) {
   ParamList base;
   AppendFilters(filters, base);
-  std::vector<SpotRequest> all;
-  std::string token;
-  for (int page = 0; page < kMaxDescribePages; ++page) {
-    ParamList form = base;
-    if (!token.empty()) form.emplace_back("NextToken", token);
-    ASSIGN_OR_RETURN(std::string body, Call("DescribeSpotInstanceRequests", form));
-    std::string next;
-    ASSIGN_OR_RETURN(std::vector<SpotRequest> got, detail::ParseSpotRequestsXml(body, &next));
-    for (SpotRequest& r : got) all.push_back(std::move(r));
-    if (next.empty() || next == token) return all;
-    token = std::move(next);
-  }
-  return core::InternalError("ec2 DescribeSpotInstanceRequests: too many pages");
+  return AllPages<SpotRequest>(
+      "DescribeSpotInstanceRequests", base,
+      [this](const ParamList& form) { return Call("DescribeSpotInstanceRequests", form); },
+      detail::ParseSpotRequestsXml);
 }
 
 bool IsSpotReclaim(std::string_view code) {
