@@ -34,23 +34,12 @@ using namespace std::chrono_literals;
 
 const aws::Credentials kTestKeys{"test", "test", ""};
 
-struct Bundle {
-  std::unique_ptr<Emulator> emulator;
-  std::unique_ptr<aws::Ec2Client> client;
-  std::string url;
-};
+using Bundle = testing::EmulatorBundle;
 
 Bundle SetupEmulator(EmulatorOptions o = {}) {
   if (o.pending_delay == kDefaultPendingDelay) o.pending_delay = 100ms;
   if (o.terminate_grace == kDefaultTerminateGrace) o.terminate_grace = 1s;
-  auto started = Emulator::Start(std::move(o));
-  EXPECT_TRUE(started.ok()) << started.status().ToString();
-  Bundle b;
-  b.emulator = std::move(*started);
-  b.url = b.emulator->url();
-  b.client = std::make_unique<aws::Ec2Client>(aws::Ec2ClientOptions{
-      .endpoint = b.url, .credentials = kTestKeys, .timeout = 10s, .max_retries = 0});
-  return b;
+  return testing::StartEmulatorForTest(std::move(o));
 }
 
 aws::RunSpotParams SpotParams(std::string task, std::string token = "") {

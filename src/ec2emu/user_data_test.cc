@@ -52,25 +52,13 @@ bool ProcessAlive(pid_t pid) {
   return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
 }
 
-struct Bundle {
-  std::unique_ptr<Emulator> emulator;
-  std::unique_ptr<aws::Ec2Client> client;
-  std::string url;
-};
+using Bundle = testing::EmulatorBundle;
 
 Bundle SetupEmulator(EmulatorOptions o = {}) {
   o.pending_delay = 100ms;
   o.terminate_grace = kGrace;
   o.instance_env.emplace_back("SKED_TEST_VAR", "hello");
-  auto started = Emulator::Start(std::move(o));
-  EXPECT_TRUE(started.ok()) << started.status().ToString();
-  Bundle b;
-  b.emulator = std::move(*started);
-  b.url = b.emulator->url();
-  b.client = std::make_unique<aws::Ec2Client>(aws::Ec2ClientOptions{
-      .endpoint = b.url, .credentials = {"test", "test", ""}, .timeout = 10s,
-      .max_retries = 0});
-  return b;
+  return testing::StartEmulatorForTest(std::move(o));
 }
 
 // Launches a spot instance with `script` as user data; returns its id.

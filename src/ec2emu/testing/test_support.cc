@@ -9,12 +9,28 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <cstring>
 #include <thread>
 
 extern char** environ;
 
 namespace sked::ec2emu::testing {
+
+EmulatorBundle StartEmulatorForTest(EmulatorOptions options) {
+  auto started = Emulator::Start(std::move(options));
+  EXPECT_TRUE(started.ok()) << started.status().ToString();
+  EmulatorBundle b;
+  if (!started.ok()) return b;
+  b.emulator = std::move(*started);
+  b.url = b.emulator->url();
+  b.client = std::make_unique<aws::Ec2Client>(aws::Ec2ClientOptions{
+      .endpoint = b.url, .credentials = {"test", "test", ""},
+      .timeout = std::chrono::seconds(10), .max_retries = 0});
+  return b;
+}
+
 namespace {
 
 size_t AppendBody(char* data, size_t size, size_t n, void* out) {

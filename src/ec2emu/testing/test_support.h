@@ -14,13 +14,27 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "aws/ec2_client.h"
 #include "aws/sigv4.h"
+#include "ec2emu/emulator.h"
 
 namespace sked::ec2emu::testing {
+
+// A running emulator and an Ec2Client for it (keys "test"/"test", a 10 s
+// timeout, no retries, so a test sees each answer as sent).
+struct EmulatorBundle {
+  std::unique_ptr<Emulator> emulator;
+  std::unique_ptr<aws::Ec2Client> client;
+  std::string url;
+};
+
+// Starts the emulator with `options`; a failure to start fails the test.
+EmulatorBundle StartEmulatorForTest(EmulatorOptions options);
 
 struct HttpResult {
   long status = 0;  // 0: transport error (see `error`).
