@@ -108,8 +108,7 @@ core::StatusOr<std::string> Ec2SpotExecutor::Launch(const core::LaunchParams& pa
   Log(core::LogLevel::kInfo, "task " + t.id + " attempt " + std::to_string(t.attempt) + ": " + note);
   std::lock_guard lk(mu_);
   ++counts_.launched;
-  watched_[id] = Watched{t.id, t.attempt, std::move(done), clock_.Now(),
-                         PoolName(launched->instance_type, launched->subnet_id)};
+  watched_[id] = Watched{t.id, t.attempt, std::move(done), clock_.Now()};
   notes_[id] = std::move(note);
   cv_.notify_all();
   return id;
@@ -165,8 +164,6 @@ core::StatusOr<aws::Ec2Instance> Ec2SpotExecutor::LaunchInPools(const core::Laun
         *note += "; no capacity in";
         for (size_t i = 0; i < no_capacity.size(); ++i) *note += (i ? ", " : " ") + no_capacity[i];
       }
-      if (run->instance_type.empty()) run->instance_type = pool.type;
-      if (run->subnet_id.empty()) run->subnet_id = pool.subnet;
       return run;
     }
     const core::Status& st = run.status();
@@ -209,8 +206,7 @@ core::Status Ec2SpotExecutor::Adopt(const core::LaunchParams& params, const std:
     return core::NotFoundError("ec2-spot: instance " + handle + " no longer runs");
   std::lock_guard lk(mu_);
   ++counts_.adopted;
-  watched_[handle] = Watched{params.task.id, params.task.attempt, std::move(done), clock_.Now(),
-                             PoolName(found.front().instance_type, found.front().subnet_id)};
+  watched_[handle] = Watched{params.task.id, params.task.attempt, std::move(done), clock_.Now()};
   cv_.notify_all();
   return core::OkStatus();
 }

@@ -111,8 +111,7 @@ class Ec2SpotExecutor final : public core::Executor {
     std::string task_id;
     int attempt = 0;
     core::DoneCallback done;
-    core::Time since{};      // launched or adopted
-    std::string placement;   // "t3.micro in subnet-1", for the history
+    core::Time since{};  // launched or adopted
   };
 
   // RunInstances over the pools; the instance and what the history says.
