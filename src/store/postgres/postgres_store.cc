@@ -834,7 +834,11 @@ StatusOr<core::TaskPage> PostgresStore::TaskList(const core::TaskListParams& par
   }
   // The SQL depends only on which filters are present, so the number of
   // distinct (prepared) statements stays small.
-  std::string sql = "SELECT " SKED_PG_TASK_COLUMNS " FROM tasks WHERE deleted_at IS NULL";
+  // `id IS NOT NULL` (always true) is what lets this query use tasks_list_idx:
+  // that index requires it so that the claim, which never says it, cannot
+  // take the list index for the claim index (migration 0008).
+  std::string sql =
+      "SELECT " SKED_PG_TASK_COLUMNS " FROM tasks WHERE deleted_at IS NULL AND id IS NOT NULL";
   Params p;
   int n = 0;
   auto next = [&n] { return "$" + std::to_string(++n); };
