@@ -305,6 +305,51 @@ TEST_F(PostgresStoreTest, ClaimFromFourStoresClaimsEachTaskOnce) {
       kTasks, kStores, kThreadsPerStore, ms, per_s);
 }
 
+// A backlog analysed while every task was scheduled: the list index and the
+// claim index then cost the same to the planner, and a claim that took the
+// list index would walk every finished task (migration 0008). Neither the
+// claim nor TaskNextRunAt may use it, whatever the statistics say.
+TEST_F(PostgresStoreTest, ClaimOnAnAnalysedBacklogNeverUsesTheListIndex) {
+  constexpr int kTasks = 3000;
+  {
+    // One connection: its index statistics reach pg_stat_user_indexes when
+    // it closes, all at once.
+    std::unique_ptr<core::Store> store = Open(/*pool_size=*/1);
+    ASSERT_NE(store, nullptr);
+    std::vector<Task> batch;
+    for (int i = 0; i < kTasks; ++i) {
+      batch.push_back(factory_.Make([&](Task& t) { t.run_at = kT0 - std::chrono::seconds(i); }));
+    }
+    ASSERT_TRUE(store->TaskInsertMany(batch).ok());
+    ASSERT_TRUE(pgtest::ExecSql(dsn_, "ANALYZE \"" + schema_ + "\".tasks").ok());
+
+    int claimed = 0;
+    for (int round = 0; round < 8; ++round) {
+      auto next = store->TaskNextRunAt(AllRunners());
+      ASSERT_TRUE(next.ok()) << next.status().ToString();
+      ASSERT_TRUE(next->has_value());
+      auto r = store->TaskClaim(ClaimParams("node-a", kT0, 100));
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      ASSERT_EQ(r->size(), 100u);
+      claimed += static_cast<int>(r->size());
+    }
+    EXPECT_EQ(claimed, 800);
+  }
+  auto scans = [&](const std::string& index) -> int64_t {
+    auto v = pgtest::QueryValue(dsn_,
+                                "SELECT idx_scan FROM pg_stat_user_indexes WHERE schemaname = '" +
+                                    schema_ + "' AND indexrelname = '" + index + "'");
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() && v->has_value() ? std::stoll(**v) : -1;
+  };
+  // The closed connection's counters arrive when its backend has exited.
+  // Eight claims and eight TaskNextRunAt calls, each one index scan.
+  ASSERT_TRUE(
+      WaitFor([&] { return scans("tasks_claim_idx") + scans("tasks_list_idx") >= 16; }));
+  EXPECT_EQ(scans("tasks_list_idx"), 0);
+  EXPECT_GE(scans("tasks_claim_idx"), 16);
+}
+
 // ===== LISTEN / NOTIFY =======================================================
 
 TEST_F(PostgresStoreTest, SubscriberWakesWhenAnotherStoreMakesTasksDue) {
