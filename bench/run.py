@@ -315,7 +315,7 @@ SCALE_FILL_SQL = """
 INSERT INTO {schema}.tasks (id, type, runner, queue, run_at, state, attempt, max_attempts,
                             timeout_s, created_at, started_at, finished_at,
                             result_exit_code, result_output, labels)
-SELECT md5(g::text)::uuid::text,
+SELECT md5(g::text)::uuid,
        (ARRAY['fizz','buzz','fizzbuzz','foo','bar','baz','noop'])[1 + g % 7],
        'builtin', 'default',
        timestamptz '2026-11-01' + (g * interval '30 days' / {n}),

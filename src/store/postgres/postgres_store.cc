@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/ids.h"
 #include "core/task.h"
 #include "store/postgres/internal/connection.h"
 #include "store/postgres/internal/json_codec.h"
@@ -265,7 +266,7 @@ constexpr char kNextRunAtSql[] =
 
 constexpr char kLeaseRenewSql[] =
     "UPDATE tasks t SET lease_expires_at = $1::timestamptz"
-    " FROM unnest($2::text[], $3::int[]) AS r(id, attempt)"
+    " FROM unnest($2::uuid[], $3::int[]) AS r(id, attempt)"
     " WHERE t.id = r.id AND t.attempt = r.attempt AND t.lease_owner = $4::text"
     " AND " SKED_PG_LIVE_STATE_FENCE
     " RETURNING t.id, t.attempt";
@@ -376,7 +377,7 @@ constexpr char kLiveOccurrencesSql[] =
 // live and provisioning or running in that attempt (the fencing of
 // TaskFinish); the rows that applied come back.
 constexpr char kFinishManySql[] =
-    "WITH p AS (SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[],"
+    "WITH p AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::int[], $5::text[],"
     "  $6::text[], $7::text[], $8::text[], $9::int8[])"
     "  AS p(id, attempt, state, exit_code, output, error, node, message, at_us)),"
     " u AS (UPDATE tasks t SET state = p.state,"
@@ -390,7 +391,7 @@ constexpr char kFinishManySql[] =
     "  SELECT id, finished_at, state, attempt, node, instance_id, message FROM u)"
     " SELECT id FROM u";
 constexpr char kLiveIdsSql[] =
-    "SELECT id FROM tasks WHERE id = ANY($1::text[]) AND deleted_at IS NULL";
+    "SELECT id FROM tasks WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL";
 
 constexpr char kWebhookClaimSql[] =
     "WITH c AS (SELECT id FROM webhooks WHERE state = 'pending'"
@@ -469,9 +470,18 @@ constexpr char kLeaderResignSql[] = "DELETE FROM leader WHERE name = 'default' A
 
 // --- Task helpers; each runs on the caller's connection ----------------------
 
+// Task ids are stored as uuid (migration 0009). A string that is not one
+// names no task: it is answered here, as kNotFound, and never reaches a query
+// where its cast would fail.
+Status CheckTaskId(const std::string& id) {
+  if (core::IsUuid(id)) return core::OkStatus();
+  return core::NotFoundError("task " + id + " not found");
+}
+
 // The live task `id`, locked until the transaction ends; kNotFound if absent
 // or deleted.
 StatusOr<Task> LockLiveTask(Connection& conn, const std::string& id) {
+  RETURN_IF_ERROR(CheckTaskId(id));
   ASSIGN_OR_RETURN(Result r, conn.Exec(kSelectLiveTaskForUpdateSql, Params().Add(id), "load task"));
   if (r.rows() == 0) return core::NotFoundError("task " + id + " not found");
   return ReadTask(r, 0);
@@ -578,6 +588,9 @@ std::string MessageOr(const std::string& message, std::string_view fallback) {
 // With `notify`, the insert itself wakes other nodes.
 StatusOr<core::TaskInsertResult> InsertOne(Connection& conn, const Task& task, bool notify) {
   if (task.id.empty()) return core::InvalidArgumentError("task id is empty");
+  if (!core::IsUuid(task.id)) {
+    return core::InvalidArgumentError("task id " + task.id + " is not a UUID");
+  }
   // A new task starts fresh whatever the caller left in the run-time fields.
   Task t = task;
   t.state = TaskState::kScheduled;
@@ -821,6 +834,7 @@ StatusOr<std::vector<core::TaskInsertResult>> PostgresStore::TaskInsertMany(
 }
 
 StatusOr<Task> PostgresStore::TaskGet(const std::string& id) {
+  RETURN_IF_ERROR(CheckTaskId(id));
   return Run([&](Connection& conn) -> StatusOr<Task> {
     ASSIGN_OR_RETURN(Result r, conn.Exec(kSelectLiveTaskSql, Params().Add(id), "get task"));
     if (r.rows() == 0) return core::NotFoundError("task " + id + " not found");
@@ -883,10 +897,13 @@ StatusOr<core::TaskPage> PostgresStore::TaskList(const core::TaskListParams& par
     p.Add(TextArrayLiteral(wanted));
   }
   if (params.after.has_value()) {
+    if (!core::IsUuid(params.after->id)) {
+      return core::InvalidArgumentError("cursor id " + params.after->id + " is not a UUID");
+    }
     const std::string pr = next();
     const std::string pi = next();
     sql += std::string(" AND (run_at, id) ") + (params.ascending ? ">" : "<") + " (" + pr +
-           "::timestamptz, " + pi + "::text)";
+           "::timestamptz, " + pi + "::uuid)";
     p.Add(params.after->run_at).Add(params.after->id);
   }
   sql += params.ascending ? " ORDER BY run_at ASC, id ASC" : " ORDER BY run_at DESC, id DESC";
@@ -1295,6 +1312,7 @@ StatusOr<std::vector<core::TaskLeaseRef>> PostgresStore::TaskLeaseRenew(
   std::vector<std::string> ids;
   std::vector<int> attempts;
   for (const core::TaskLeaseRef& ref : params.tasks) {
+    if (!core::IsUuid(ref.id)) continue;  // names no task: lost, below
     ids.push_back(ref.id);
     attempts.push_back(ref.attempt);
   }
@@ -1384,6 +1402,10 @@ std::vector<Status> PostgresStore::TaskFinishMany(
     const auto& p = batch[i];
     if (p.state != TaskState::kSucceeded && p.state != TaskState::kFailed) {
       out[i] = core::InvalidArgumentError("finish state must be succeeded or failed");
+      continue;
+    }
+    if (Status id_ok = CheckTaskId(p.id); !id_ok.ok()) {
+      out[i] = std::move(id_ok);
       continue;
     }
     std::string fallback(core::TaskStateName(p.state));
@@ -1565,6 +1587,7 @@ StatusOr<std::vector<Task>> PostgresStore::TaskRescue(const core::TaskRescuePara
 }
 
 StatusOr<std::vector<TaskEvent>> PostgresStore::TaskEventList(const std::string& id) {
+  RETURN_IF_ERROR(CheckTaskId(id));
   return Run([&](Connection& conn) -> StatusOr<std::vector<TaskEvent>> {
     ASSIGN_OR_RETURN(Result r, conn.Exec(kEventListSql, Params().Add(id), "list task events"));
     if (r.rows() == 0) return core::NotFoundError("task " + id + " not found");

@@ -350,6 +350,52 @@ TEST_F(PostgresStoreTest, ClaimOnAnAnalysedBacklogNeverUsesTheListIndex) {
   EXPECT_GE(scans("tasks_claim_idx"), 16);
 }
 
+// Task ids are uuid columns (migration 0009). Any other string names no
+// task: the store answers for it without a query, whose cast would fail.
+TEST_F(PostgresStoreTest, IdThatIsNotAUuidNamesNoTask) {
+  std::unique_ptr<core::Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  Task live = factory_.Make();
+  ASSERT_TRUE(store->TaskInsert(live).ok());
+  auto claimed = store->TaskClaim(ClaimParams("node-a", kT0, 10));
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_EQ(claimed->size(), 1u);
+
+  for (const std::string bad : {"nope", "", "0193A6C8-0000-7000-8000-000000000000",
+                                "'; DROP TABLE tasks; --"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_THAT(store->TaskGet(bad).status().code(), StatusCode::kNotFound);
+    EXPECT_THAT(store->TaskEventList(bad).status().code(), StatusCode::kNotFound);
+    EXPECT_THAT(store->TaskCancel({.id = bad, .now = kT0}).status().code(),
+                StatusCode::kNotFound);
+    EXPECT_THAT(store->TaskDelete({.id = bad, .now = kT0}).status().code(),
+                StatusCode::kNotFound);
+    EXPECT_EQ(store->TaskFinish({.id = bad, .attempt = 1, .now = kT0}).code(),
+              StatusCode::kNotFound);
+    Task t = factory_.Make([&](Task& x) { x.id = bad; });
+    EXPECT_EQ(store->TaskInsert(t).status().code(), StatusCode::kInvalidArgument);
+  }
+
+  // In a batch, the bad row is not found and the good one applies.
+  std::vector<core::Status> finished = store->TaskFinishMany(
+      {{.id = "nope", .attempt = 1, .now = kT0}, {.id = live.id, .attempt = 1, .now = kT0}});
+  ASSERT_EQ(finished.size(), 2u);
+  EXPECT_EQ(finished[0].code(), StatusCode::kNotFound);
+  EXPECT_TRUE(finished[1].ok()) << finished[1].ToString();
+
+  auto lost = store->TaskLeaseRenew({.node = "node-a",
+                                     .now = kT0,
+                                     .lease = seconds(30),
+                                     .tasks = {{.id = "nope", .attempt = 1}}});
+  ASSERT_TRUE(lost.ok()) << lost.status().ToString();
+  ASSERT_EQ(lost->size(), 1u);
+  EXPECT_EQ(lost->front().id, "nope");
+
+  auto page = store->TaskList(
+      {.limit = 10, .after = core::TaskListCursor{.run_at = kT0, .id = "nope"}});
+  EXPECT_EQ(page.status().code(), StatusCode::kInvalidArgument);
+}
+
 // ===== LISTEN / NOTIFY =======================================================
 
 TEST_F(PostgresStoreTest, SubscriberWakesWhenAnotherStoreMakesTasksDue) {
