@@ -5,9 +5,10 @@
 -- every task was scheduled (a backlog analysed by autovacuum), the planner
 -- costed the two the same and took the list index: every claim then walked
 -- past every task finished so far, whose entries stay in that index, before
--- it found a scheduled one. A 100 000-job drain replayed in SQL took 12.1 s
--- on an analysed table against 4.3 s with the claim index; the walk grows
--- with the history, so it gets worse the longer a backlog drains.
+-- it found a scheduled one. A 100 000-job drain replayed in SQL
+-- (bench/replay_drain.py) took 14.3-14.5 s on an analysed table against
+-- 3.7-3.9 s with the claim index; the walk grows with the history, so it
+-- gets worse the longer a backlog drains.
 --
 -- The list index now also requires `id IS NOT NULL`. Every id is non-null, so
 -- the index holds the same rows, but only a query that says so can use it:

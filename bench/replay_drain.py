@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Replays a sked drain in SQL, to weigh schema changes without sked in the loop.
+
+usage: python3 bench/replay_drain.py [--upto N] [--analyze] [--runs R] [--n N]
+
+Starts a throwaway PostgreSQL (scripts/pg-throwaway.sh), applies sked's PostgreSQL migrations
+0001..N (default: all) to a fresh schema, fills it with N due no-op tasks and their "created"
+events, then drains them in one session with a procedure that runs sked's claim and batch-finish
+statements (the shape of kClaimSql and kFinishManySql, 256 tasks a batch, one commit per
+statement). It prints the seconds the drain took. Only the database works here, on one core, so
+the figure moves with the schema alone; bench/README.md cites the comparisons it made:
+--upto 6 against 7 (the foreign key of task_events), 7 --analyze against 8 --analyze (the claim
+taking the list index on an analysed backlog), 8 against 9 (uuid ids).
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MIGRATIONS = os.path.join(ROOT, "src", "store", "postgres", "migrations")
+
+FILL = """
+INSERT INTO tasks (id, type, runner, queue, run_at, state, max_attempts, timeout_s, created_at)
+SELECT CAST((lpad(to_hex(g), 12, '0') || '7000' || substr(md5(g::text), 1, 16))::uuid AS {idtype}),
+       'noop', 'builtin', 'default', now() - interval '1 min' + g * interval '1 microsecond',
+       'scheduled', 1, 3600, now()
+FROM generate_series(1, {n}) g;
+INSERT INTO task_events (task_id, at, state, attempt, message)
+SELECT id, created_at, 'scheduled', 0, 'created' FROM tasks;
+"""
+
+DRAIN = """
+CREATE PROCEDURE drain() LANGUAGE plpgsql AS $$
+DECLARE ids {idtype}[]; n int := 0;
+BEGIN
+LOOP
+  WITH c AS (SELECT id FROM tasks WHERE state = 'scheduled' AND deleted_at IS NULL
+             AND run_at <= now() AND runner = ANY(ARRAY['builtin'])
+             ORDER BY run_at, id LIMIT 256 FOR UPDATE SKIP LOCKED),
+  u AS (UPDATE tasks t SET state = 'running', attempt = t.attempt + 1, lease_owner = 'n1',
+        lease_expires_at = now() + interval '30 s', started_at = now(), handle = NULL
+        FROM c WHERE t.id = c.id RETURNING t.*),
+  e AS (INSERT INTO task_events (task_id, at, state, attempt, node, instance_id, message)
+        SELECT id, now(), state, attempt, 'n1', instance_id, 'claimed' FROM u)
+  SELECT array_agg(id) INTO ids FROM u;
+  EXIT WHEN ids IS NULL;
+  n := n + cardinality(ids);
+  COMMIT;
+  WITH p AS (SELECT unnest(ids) AS id),
+  u AS (UPDATE tasks t SET state = 'succeeded', finished_at = now(), result_exit_code = 0,
+        result_output = '', error = NULL, lease_owner = NULL, lease_expires_at = NULL
+        FROM p WHERE t.id = p.id AND t.attempt = 1
+        AND t.state || '' IN ('provisioning', 'running') AND t.deleted_at::text IS NULL
+        RETURNING t.id, t.state, t.attempt, t.instance_id, t.finished_at)
+  INSERT INTO task_events (task_id, at, state, attempt, node, instance_id, message)
+  SELECT id, finished_at, state, attempt, 'n1', instance_id, 'succeeded' FROM u;
+  COMMIT;
+END LOOP;
+RAISE NOTICE 'drained %', n;
+END $$;
+"""
+
+
+def psql(dsn, sql, schema):
+    return subprocess.run(["psql", dsn, "-v", "ON_ERROR_STOP=1", "-Atq"],
+                          input=f"SET search_path = {schema};\n{sql}", text=True,
+                          capture_output=True, check=True).stdout.strip()
+
+
+def migrations(upto):
+    files = sorted(f for f in os.listdir(MIGRATIONS) if re.match(r"\d{4}_.*\.sql$", f))
+    return [os.path.join(MIGRATIONS, f) for f in files if upto is None or int(f[:4]) <= upto]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--upto", type=int, help="apply migrations 0001..UPTO (default: all)")
+    ap.add_argument("--analyze", action="store_true", help="ANALYZE the filled table first")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--n", type=int, default=100000)
+    args = ap.parse_args()
+
+    pg_dir = tempfile.mkdtemp(prefix="sked-replay-pg.", dir="/tmp")
+    os.rmdir(pg_dir)
+    throwaway = os.path.join(ROOT, "scripts", "pg-throwaway.sh")
+    dsn = subprocess.run(["bash", throwaway, "start", pg_dir], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    try:
+        files = migrations(args.upto)
+        print(f"replay: migrations {os.path.basename(files[0])} .. {os.path.basename(files[-1])}"
+              f"{', analysed' if args.analyze else ''}; {args.n} tasks", flush=True)
+        for run in range(args.runs):
+            schema = f"replay{run}"
+            psql(dsn, f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};", "public")
+            for f in files:
+                psql(dsn, open(f).read(), schema)
+            idtype = psql(dsn, "SELECT format_type(atttypid, NULL) FROM pg_attribute "
+                          f"WHERE attrelid = '{schema}.tasks'::regclass AND attname = 'id'", schema)
+            psql(dsn, FILL.format(n=args.n, idtype=idtype) + DRAIN.format(idtype=idtype), schema)
+            if args.analyze:
+                psql(dsn, "ANALYZE tasks;", schema)
+            t = time.time()
+            psql(dsn, "CALL drain();", schema)
+            seconds = time.time() - t
+            done = psql(dsn, "SELECT count(*) FROM tasks WHERE state = 'succeeded'", schema)
+            if int(done) != args.n:
+                sys.exit(f"replay: {done} of {args.n} tasks drained")
+            print(f"replay: run {run + 1}: {seconds:.2f} s", flush=True)
+    finally:
+        subprocess.run(["bash", throwaway, "stop", pg_dir], capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
