@@ -22,3 +22,26 @@ function(sked_test)
     PROPERTIES LABELS ${T_LABEL} ENVIRONMENT "${T_ENV}"
     DISCOVERY_TIMEOUT 30)
 endfunction()
+
+# sked_embed_migrations(OUT_VAR BACKEND)
+# Embeds the calling folder's migrations/*.sql (a store backend's) into a generated
+# source, whose path it sets in OUT_VAR for the backend's library. The list of files
+# is an input too: removing a migration must embed them again, and the timestamps of
+# the files left would not say so (file(CONFIGURE) rewrites the list only when it
+# changes).
+function(sked_embed_migrations out_var backend)
+  file(GLOB migrations CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/migrations/*.sql)
+  set(list_file ${CMAKE_CURRENT_BINARY_DIR}/migrations.list)
+  file(CONFIGURE OUTPUT ${list_file} CONTENT "${migrations}\n")
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/embedded_migrations.cc)
+  add_custom_command(
+    OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND}
+            -DMIGRATIONS_DIR=${CMAKE_CURRENT_SOURCE_DIR}/migrations
+            -DOUT=${out} -DBACKEND=${backend}
+            -P ${PROJECT_SOURCE_DIR}/cmake/embed_migrations.cmake
+    DEPENDS ${migrations} ${list_file} ${PROJECT_SOURCE_DIR}/cmake/embed_migrations.cmake
+    COMMENT "Embedding the ${backend} migrations"
+    VERBATIM)
+  set(${out_var} ${out} PARENT_SCOPE)
+endfunction()

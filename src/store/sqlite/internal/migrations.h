@@ -1,7 +1,7 @@
 // File: store/sqlite/internal/migrations.h
 //
 // The SQLite schema's versioned migrations (src/store/sqlite/migrations/
-// NNNN_name.sql, embedded at build time by embed_migrations.cmake) and the
+// NNNN_name.sql, embedded at build time by cmake/embed_migrations.cmake) and the
 // runner that brings a database up to date when the store opens.
 //
 // Thread safety: EmbeddedMigrations() returns immutable data; Migrate() uses
