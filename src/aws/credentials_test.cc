@@ -12,7 +12,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "testing/loopback_http_server.h"
+
 namespace sked::aws {
 namespace {
 
@@ -38,30 +39,12 @@ using core::StatusCode;
 constexpr char kToken[] = "imds-token-123";
 constexpr char kRole[] = "sked-role";
 
-// A one-connection-at-a-time HTTP/1.1 server on 127.0.0.1 behaving like
-// IMDSv2 with HttpTokens=required.
+// IMDSv2 with HttpTokens=required, on a loopback server.
 class FakeImds {
  public:
-  FakeImds() {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    EXPECT_EQ(listen(listen_fd_, 16), 0);
-    socklen_t len = sizeof(addr);
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~FakeImds() {
-    stop_ = true;
-    thread_.join();
-    close(listen_fd_);
-  }
+  FakeImds() : server_([this](const Request& req) { return Handle(req); }) {}
 
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string endpoint() const { return server_.base_url(); }
 
   // What the role document's Expiration says.
   void set_expiration(const std::string& e) {
@@ -80,63 +63,20 @@ class FakeImds {
   std::mutex mu_;
 
  private:
-  struct Request {
-    std::string method;
-    std::string path;
-    std::map<std::string, std::string> headers;  // Lower-cased names.
-  };
+  using Request = testing::LoopbackHttpServer::Request;
 
-  void Serve() {
-    while (!stop_) {
-      pollfd p{listen_fd_, POLLIN, 0};
-      if (poll(&p, 1, 50) <= 0) continue;
-      int fd = accept(listen_fd_, nullptr, nullptr);
-      if (fd < 0) continue;
-      Handle(fd);
-      close(fd);
-    }
-  }
-
-  void Handle(int fd) {
-    std::string data;
-    char buf[4096];
-    while (data.find("\r\n\r\n") == std::string::npos) {
-      ssize_t n = recv(fd, buf, sizeof(buf), 0);
-      if (n <= 0) return;
-      data.append(buf, n);
-    }
-    Request req;
-    std::string head = data.substr(0, data.find("\r\n\r\n"));
-    size_t line_end = head.find("\r\n");
-    std::string first = head.substr(0, line_end);
-    size_t sp1 = first.find(' ');
-    size_t sp2 = first.find(' ', sp1 + 1);
-    req.method = first.substr(0, sp1);
-    req.path = first.substr(sp1 + 1, sp2 - sp1 - 1);
-    size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
-    while (pos < head.size()) {
-      size_t e = head.find("\r\n", pos);
-      if (e == std::string::npos) e = head.size();
-      std::string line = head.substr(pos, e - pos);
-      size_t colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::string name = line.substr(0, colon);
-        for (char& c : name) c = static_cast<char>(std::tolower(c));
-        size_t v = line.find_first_not_of(' ', colon + 1);
-        req.headers[name] = v == std::string::npos ? "" : line.substr(v);
-      }
-      pos = e + 2;
-    }
+  testing::LoopbackHttpServer::Response Handle(const Request& req) {
     ++requests;
-    auto [status, extra, body] = Answer(req);
-    std::string out = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " +
-                      std::to_string(body.size()) + "\r\nConnection: close\r\n" + extra +
-                      "\r\n" + body;
-    send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+    auto [status, ttl_header, body] = Answer(req);
+    testing::LoopbackHttpServer::Response out{.status = status, .body = body};
+    if (!ttl_header.empty()) {
+      out.headers.emplace_back("X-aws-ec2-metadata-token-ttl-seconds", ttl_header);
+    }
+    return out;
   }
 
   std::tuple<int, std::string, std::string> Answer(const Request& req) {
-    if (req.method == "PUT" && req.path == "/latest/api/token") {
+    if (req.method == "PUT" && req.target == "/latest/api/token") {
       ++token_puts;
       auto it = req.headers.find("x-aws-ec2-metadata-token-ttl-seconds");
       int ttl = it == req.headers.end() ? 0 : std::atoi(it->second.c_str());
@@ -148,7 +88,7 @@ class FakeImds {
         std::lock_guard<std::mutex> lock(mu_);
         last_ttl = it->second;
       }
-      return {200, "X-aws-ec2-metadata-token-ttl-seconds: " + it->second + "\r\n", kToken};
+      return {200, it->second, kToken};
     }
     if (req.method != "GET") return {405, "", ""};
     auto tok = req.headers.find("x-aws-ec2-metadata-token");
@@ -156,11 +96,11 @@ class FakeImds {
       ++rejected;
       return {401, "", ""};
     }
-    if (req.path == "/latest/meta-data/iam/security-credentials/") {
+    if (req.target == "/latest/meta-data/iam/security-credentials/") {
       ++role_list_gets;
       return {200, "", kRole};
     }
-    if (req.path == std::string("/latest/meta-data/iam/security-credentials/") + kRole) {
+    if (req.target == std::string("/latest/meta-data/iam/security-credentials/") + kRole) {
       int n = ++role_gets;
       if (failing_) return {500, "", ""};
       std::lock_guard<std::mutex> lock(mu_);
@@ -173,12 +113,10 @@ class FakeImds {
     return {404, "", ""};
   }
 
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
   std::atomic<bool> failing_{false};
   std::string expiration_ = "2026-12-03T18:00:00Z";  // Guarded by mu_.
-  std::thread thread_;
+  // Last: it calls Handle until destroyed, so it must go before the state above.
+  testing::LoopbackHttpServer server_;
 };
 
 // A loopback port with nothing listening.

@@ -16,7 +16,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -36,6 +35,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "testing/loopback_http_server.h"
 
 namespace sked::aws {
 namespace {
@@ -131,14 +132,9 @@ std::chrono::sys_seconds ParseAmzDate(const std::string& s) {
 }
 
 // ---------------------------------------------------------------------------
-// A loopback HTTP/1.1 server: one request per connection, canned answers in
-// order, every request recorded.
+// A loopback HTTP/1.1 server: canned answers in order, every request recorded.
 
-struct RecordedRequest {
-  std::string method, target;
-  std::map<std::string, std::string> headers;  // Lower-case names.
-  std::string body;
-};
+using RecordedRequest = testing::LoopbackHttpServer::Request;
 
 struct CannedResponse {
   int status;
@@ -147,29 +143,10 @@ struct CannedResponse {
 
 class FakeEc2Server {
  public:
-  FakeEc2Server() {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(listen(listen_fd_, 16), 0);
-    socklen_t len = sizeof addr;
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~FakeEc2Server() {
-    stop_ = true;
-    thread_.join();
-    close(listen_fd_);
-  }
+  FakeEc2Server() : server_([this](const RecordedRequest& req) { return Answer(req); }) {}
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
-  int port() const { return port_; }
+  std::string url() const { return server_.base_url() + "/"; }
+  int port() const { return server_.port(); }
 
   void Push(int status, std::string body) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -181,79 +158,26 @@ class FakeEc2Server {
   }
 
  private:
-  void Serve() {
-    while (!stop_) {
-      pollfd p{listen_fd_, POLLIN, 0};
-      if (poll(&p, 1, 50) <= 0) continue;
-      int fd = accept(listen_fd_, nullptr, nullptr);
-      if (fd < 0) continue;
-      Handle(fd);
-      close(fd);
-    }
-  }
-
-  void Handle(int fd) {
-    std::string data;
-    char buf[4096];
-    size_t header_end = std::string::npos;
-    while (header_end == std::string::npos) {
-      ssize_t n = recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) return;
-      data.append(buf, n);
-      header_end = data.find("\r\n\r\n");
-    }
-    RecordedRequest req;
-    std::istringstream head(data.substr(0, header_end));
-    std::string line;
-    std::getline(head, line);
-    std::istringstream request_line(line);
-    request_line >> req.method >> req.target;
-    size_t content_length = 0;
-    while (std::getline(head, line)) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      size_t colon = line.find(':');
-      if (colon == std::string::npos) continue;
-      std::string name = line.substr(0, colon);
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      std::string value = line.substr(colon + 1);
-      value.erase(0, value.find_first_not_of(' '));
-      req.headers[name] = value;
-      if (name == "content-length") content_length = std::stoul(value);
-    }
-    req.body = data.substr(header_end + 4);
-    while (req.body.size() < content_length) {
-      ssize_t n = recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      req.body.append(buf, n);
-    }
+  testing::LoopbackHttpServer::Response Answer(const RecordedRequest& req) {
     CannedResponse resp{500, "no canned response left"};
     {
       std::lock_guard<std::mutex> lock(mu_);
-      requests_.push_back(std::move(req));
+      requests_.push_back(req);
       if (!responses_.empty()) {
         resp = responses_.front();
         responses_.pop_front();
       }
     }
-    std::string out = "HTTP/1.1 " + std::to_string(resp.status) +
-                      " Canned\r\nContent-Type: text/xml;charset=UTF-8\r\nContent-Length: " +
-                      std::to_string(resp.body.size()) + "\r\nConnection: close\r\n\r\n" +
-                      resp.body;
-    size_t sent = 0;
-    while (sent < out.size()) {
-      ssize_t n = send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) break;
-      sent += n;
-    }
+    return {.status = resp.status,
+            .body = std::move(resp.body),
+            .headers = {{"Content-Type", "text/xml;charset=UTF-8"}}};
   }
 
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
   std::mutex mu_;
   std::deque<CannedResponse> responses_;
   std::vector<RecordedRequest> requests_;
+  // Last: it calls Answer until destroyed, so it must go before the state above.
+  testing::LoopbackHttpServer server_;
 };
 
 std::string ErrorXml(const std::string& code, const std::string& message) {

@@ -3,18 +3,17 @@
 // A tiny HTTP server on 127.0.0.1:<ephemeral> that answers every request with a
 // fixed status (or a scripted sequence of them) and an empty body, and records
 // each request: its line, headers and body. It stands in for the external site
-// the `bar` task fetches and for a webhook receiver.
+// the `bar` task fetches and for a webhook receiver. The HTTP side is
+// testing::LoopbackHttpServer.
 //
-// Thread safety: all methods may be called from any thread; the accept loop runs
-// on its own thread until destruction.
+// Thread safety: all methods may be called from any thread.
 #pragma once
 
-#include <atomic>
 #include <mutex>
 #include <string>
-#include <string_view>
-#include <thread>
 #include <vector>
+
+#include "testing/loopback_http_server.h"
 
 namespace sked::blackbox {
 
@@ -22,21 +21,14 @@ class StubHttpServer {
  public:
   // Listens at once; throws std::runtime_error if it cannot.
   explicit StubHttpServer(int status);
-  ~StubHttpServer();
-  StubHttpServer(const StubHttpServer&) = delete;
-  StubHttpServer& operator=(const StubHttpServer&) = delete;
 
-  int port() const { return port_; }
+  int port() const { return server_.port(); }
   std::string url() const;  // "http://127.0.0.1:PORT/"
   // Request lines seen so far ("GET / HTTP/1.1").
   std::vector<std::string> requests() const;
 
-  struct Request {
-    std::string line;     // "POST /hook HTTP/1.1"
-    std::string headers;  // the raw header block, "Name: value\r\n" lines
-    std::string body;
-    // The value of header `name` (case-insensitive), "" if absent.
-    std::string Header(std::string_view name) const;
+  struct Request : testing::LoopbackHttpServer::Request {
+    std::string line;  // "POST /hook HTTP/1.1"
   };
   std::vector<Request> full_requests() const;
 
@@ -44,18 +36,14 @@ class StubHttpServer {
   void ScriptStatuses(std::vector<int> statuses);
 
  private:
-  void Loop();
-  void Serve(int fd);
+  testing::LoopbackHttpServer::Response Answer(const testing::LoopbackHttpServer::Request& req);
 
-  int status_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
+  const int status_;
   mutable std::mutex mu_;
-  std::vector<std::string> requests_;  // guarded by mu_
-  std::vector<Request> full_;          // guarded by mu_
-  std::vector<int> script_;            // guarded by mu_; next status first
-  std::thread thread_;
+  std::vector<Request> full_;  // guarded by mu_
+  std::vector<int> script_;    // guarded by mu_; next status first
+  // Last: it calls Answer until destroyed, so it must go before the state above.
+  testing::LoopbackHttpServer server_;
 };
 
 }  // namespace sked::blackbox
