@@ -119,19 +119,6 @@ class FakeImds {
   testing::LoopbackHttpServer server_;
 };
 
-// A loopback port with nothing listening.
-int ClosedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 const core::Time kNow = *core::ParseRfc3339("2026-12-03T12:00:00Z");
 
 class CredentialsTest : public ::testing::Test {
@@ -436,8 +423,9 @@ TEST_F(CredentialsTest, ImdsDisabledIsSkipped) {
 }
 
 TEST_F(CredentialsTest, UnreachableImdsFailsFastListingSources) {
+  // Nothing listens there.
   env_["AWS_EC2_METADATA_SERVICE_ENDPOINT"] =
-      "http://127.0.0.1:" + std::to_string(ClosedPort());
+      "http://127.0.0.1:" + std::to_string(testing::PickFreePort());
   CredentialsProvider p(Options());
   auto start = std::chrono::steady_clock::now();
   auto c = p.Get();

@@ -98,20 +98,6 @@ std::map<std::string, std::string> DecodeForm(std::string_view body) {
   return out;
 }
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
 bool CanConnect(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -500,7 +486,7 @@ TEST(Ec2ClientFakeTest, NonXml5xxRetriedAndNonXml4xxNot) {
 }
 
 TEST(Ec2ClientFakeTest, TransportErrorRetriedThenUnavailable) {
-  int port = FreePort();  // Nothing listens there.
+  int port = testing::PickFreePort();  // Nothing listens there.
   auto sleeps = std::make_shared<int>(0);
   Ec2Client client(Ec2ClientOptions{
       .endpoint = "http://127.0.0.1:" + std::to_string(port) + "/",
@@ -727,7 +713,7 @@ class Ec2ClientServerTest : public ::testing::TestWithParam<Ec2Server> {
     s.started = true;
     std::string program;
     std::vector<std::string> args;
-    s.port = FreePort();
+    s.port = testing::PickFreePort();
     std::string port = std::to_string(s.port);
     if (kind == Ec2Server::kMoto) {
       program = FindOnPath("moto_server");

@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "testing/loopback_http_server.h"
+
 namespace sked::blackbox {
 
 using std::chrono::milliseconds;
@@ -117,9 +119,8 @@ class ServerProcess {
 // SKED_BINARY.
 std::string SkedBinary();
 
-// Binds 127.0.0.1:0, reads the port, closes. Another process may take it before
-// the caller binds it, so callers retry on "address in use".
-int PickFreePort();
+// A free loopback port (testing/loopback_http_server.h).
+using testing::PickFreePort;
 
 struct CommandResult {
   ExitStatus status;

@@ -29,6 +29,23 @@ std::string Lower(std::string_view s) {
 
 }  // namespace
 
+int PickFreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::string err = std::strerror(errno);
+    ::close(fd);
+    throw std::runtime_error("bind: " + err);
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
 std::string LoopbackHttpServer::Request::Header(std::string_view name) const {
   auto it = headers.find(Lower(name));
   return it == headers.end() ? "" : it->second;

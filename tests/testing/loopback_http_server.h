@@ -22,6 +22,12 @@
 
 namespace sked::testing {
 
+// Binds 127.0.0.1:0, reads the port, closes. Another process may take it before
+// the caller binds it, so callers that listen on it retry on "address in use";
+// callers that want a port nothing listens on use it at once. Throws
+// std::runtime_error if it cannot bind.
+int PickFreePort();
+
 class LoopbackHttpServer {
  public:
   struct Request {
