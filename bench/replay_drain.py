@@ -17,10 +17,10 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from run import ROOT, Postgres
+
 MIGRATIONS = os.path.join(ROOT, "src", "store", "postgres", "migrations")
 
 FILL = """
@@ -84,11 +84,8 @@ def main():
     ap.add_argument("--n", type=int, default=100000)
     args = ap.parse_args()
 
-    pg_dir = tempfile.mkdtemp(prefix="sked-replay-pg.", dir="/tmp")
-    os.rmdir(pg_dir)
-    throwaway = os.path.join(ROOT, "scripts", "pg-throwaway.sh")
-    dsn = subprocess.run(["bash", throwaway, "start", pg_dir], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    pg = Postgres()  # the harness's throwaway cluster
+    dsn = pg.dsn
     try:
         files = migrations(args.upto)
         print(f"replay: migrations {os.path.basename(files[0])} .. {os.path.basename(files[-1])}"
@@ -111,7 +108,7 @@ def main():
                 sys.exit(f"replay: {done} of {args.n} tasks drained")
             print(f"replay: run {run + 1}: {seconds:.2f} s", flush=True)
     finally:
-        subprocess.run(["bash", throwaway, "stop", pg_dir], capture_output=True)
+        pg.stop()
 
 
 if __name__ == "__main__":
