@@ -22,6 +22,7 @@
 #include "store/postgres/internal/listener.h"
 #include "store/postgres/internal/migrations.h"
 #include "store/postgres/internal/pool.h"
+#include "store/postgres/internal/read_batcher.h"
 #include "store/postgres/internal/thread_annotations.h"
 
 namespace sked::store {
@@ -157,6 +158,9 @@ std::vector<std::string> StateNames(const std::vector<TaskState>& states) {
 
 constexpr char kSelectLiveTaskSql[] =
     "SELECT " SKED_PG_TASK_COLUMNS " FROM tasks WHERE id = $1 AND deleted_at IS NULL";
+// Concurrent reads of single tasks, answered by one statement (TaskGet).
+constexpr char kSelectLiveTasksSql[] =
+    "SELECT " SKED_PG_TASK_COLUMNS " FROM tasks WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL";
 
 // The row lock makes concurrent changes to one task queue up instead of
 // failing their compare-and-set.
@@ -672,7 +676,10 @@ bool ValidSchemaName(const std::string& s) {
 class PostgresStore final : public core::Store {
  public:
   PostgresStore(const ConnectConfig& config, const PostgresOptions& options)
-      : config_(config), pool_(config, options.pool_size, options.checkout_timeout) {}
+      : config_(config),
+        pool_(config, options.pool_size, options.checkout_timeout),
+        gets_([this](const std::vector<std::string>& ids) { return TaskGetMany(ids); },
+              kGetsInFlight, kMaxGetBatch) {}
   ~PostgresStore() override;
 
   void AdoptConnection(std::unique_ptr<Connection> conn) { pool_.Adopt(std::move(conn)); }
@@ -747,11 +754,21 @@ class PostgresStore final : public core::Store {
   // kLimitedQueuesRecheck (QueuePut here sets it at once): without any, a
   // claim is a single statement.
   bool MayHaveLimitedQueues();
+
+  // One statement for the TaskGet calls that gets_ put in one batch; the
+  // result for ids[i] is element i.
+  std::vector<StatusOr<Task>> TaskGetMany(const std::vector<std::string>& ids);
   std::atomic<int64_t> limited_checked_us_{0};
   std::atomic<bool> has_limited_{true};
 
   const ConnectConfig config_;
   Pool pool_;
+
+  // TaskGet's batches: at most kGetsInFlight statements at once, so the
+  // other pooled connections stay free for claims and writes.
+  static constexpr int kGetsInFlight = 2;
+  static constexpr size_t kMaxGetBatch = 64;
+  postgres_internal::ReadBatcher<StatusOr<Task>> gets_;
 
   Mutex subscriber_mu_;  // held while the subscriber runs
   std::function<void(Time)> subscriber_ SKED_PG_GUARDED_BY(subscriber_mu_);
@@ -835,11 +852,36 @@ StatusOr<std::vector<core::TaskInsertResult>> PostgresStore::TaskInsertMany(
 
 StatusOr<Task> PostgresStore::TaskGet(const std::string& id) {
   RETURN_IF_ERROR(CheckTaskId(id));
-  return Run([&](Connection& conn) -> StatusOr<Task> {
-    ASSIGN_OR_RETURN(Result r, conn.Exec(kSelectLiveTaskSql, Params().Add(id), "get task"));
-    if (r.rows() == 0) return core::NotFoundError("task " + id + " not found");
-    return ReadTask(r, 0);
+  return gets_.Read(id);
+}
+
+std::vector<StatusOr<Task>> PostgresStore::TaskGetMany(const std::vector<std::string>& ids) {
+  if (ids.size() == 1) {
+    return {Run([&](Connection& conn) -> StatusOr<Task> {
+      ASSIGN_OR_RETURN(Result r,
+                       conn.Exec(kSelectLiveTaskSql, Params().Add(ids.front()), "get task"));
+      if (r.rows() == 0) return core::NotFoundError("task " + ids.front() + " not found");
+      return ReadTask(r, 0);
+    })};
+  }
+  // Every id passed CheckTaskId, so each is a plain UUID in the array literal.
+  StatusOr<std::vector<Task>> found = Run([&](Connection& conn) -> StatusOr<std::vector<Task>> {
+    ASSIGN_OR_RETURN(
+        Result r, conn.Exec(kSelectLiveTasksSql, Params().Add(TextArrayLiteral(ids)), "get tasks"));
+    return ReadTasks(r);
   });
+  if (!found.ok()) return std::vector<StatusOr<Task>>(ids.size(), found.status());
+  std::vector<StatusOr<Task>> out;
+  out.reserve(ids.size());
+  for (const std::string& id : ids) {
+    auto it = std::find_if(found->begin(), found->end(), [&](const Task& t) { return t.id == id; });
+    if (it == found->end()) {
+      out.emplace_back(core::NotFoundError("task " + id + " not found"));
+    } else {
+      out.emplace_back(*it);
+    }
+  }
+  return out;
 }
 
 StatusOr<core::TaskPage> PostgresStore::TaskList(const core::TaskListParams& params) {

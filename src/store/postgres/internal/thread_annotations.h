@@ -59,6 +59,13 @@ class SKED_PG_SCOPED_CAPABILITY MutexLock {
     return cv.wait_until(lock_, deadline, pred);
   }
 
+  // Waits for a notification (or a spurious wake-up).
+  void Wait(std::condition_variable& cv) { cv.wait(lock_); }
+
+  // Lets go of the mutex for a while, and takes it back.
+  void Unlock() SKED_PG_RELEASE() { lock_.unlock(); }
+  void Lock() SKED_PG_ACQUIRE() { lock_.lock(); }
+
  private:
   std::unique_lock<std::mutex> lock_;
 };
