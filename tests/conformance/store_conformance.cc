@@ -689,6 +689,69 @@ TEST_P(StoreConformanceTest, TaskListPaginatesWithFilters) {
             want);
 }
 
+TEST_P(StoreConformanceTest, TaskListByLabelPaginatesAcrossTiesInBothOrders) {
+  // 18 labelled tasks in tie groups of three, among unlabelled and
+  // otherwise-labelled ones, inserted out of order, read a few at a time.
+  std::vector<Task> labelled;
+  for (int i = 0; i < 30; ++i) {
+    Task t = factory_.Make([&](Task& t) {
+      t.run_at = kT0 + seconds((i * 7) % 30 / 3);
+      if (i % 5 == 3) {
+        t.labels = {{"env", "dev"}};
+      } else if (i % 5 != 4) {
+        t.labels = {{"env", "prod"}, {"team", i % 2 == 0 ? "a" : "b"}};
+      }
+    });
+    Insert(store(), t);
+    if (i % 5 < 3) labelled.push_back(t);
+  }
+  ASSERT_EQ(labelled.size(), 18u);
+  std::sort(labelled.begin(), labelled.end(), [](const Task& a, const Task& b) {
+    return std::pair(Us(a.run_at), a.id) < std::pair(Us(b.run_at), b.id);
+  });
+  std::vector<std::string> asc = Ids(labelled);
+  std::vector<std::string> desc(asc.rbegin(), asc.rend());
+  for (int limit : {1, 2, 3, 17, 18, 1000}) {
+    SCOPED_TRACE("limit " + std::to_string(limit));
+    EXPECT_EQ(ListIds(store(), {.labels = {{"env", "prod"}}, .ascending = true, .limit = limit}),
+              asc);
+    EXPECT_EQ(ListIds(store(), {.labels = {{"env", "prod"}}, .ascending = false, .limit = limit}),
+              desc);
+  }
+  // A window and a second pair narrow the same walk.
+  std::vector<std::string> want;
+  for (const Task& t : labelled) {
+    if (t.run_at >= kT0 + seconds(2) && t.run_at < kT0 + seconds(7) && t.labels.at("team") == "a") {
+      want.push_back(t.id);
+    }
+  }
+  ASSERT_FALSE(want.empty());
+  EXPECT_EQ(ListIds(store(), {.since = kT0 + seconds(2),
+                              .until = kT0 + seconds(7),
+                              .labels = {{"env", "prod"}, {"team", "a"}},
+                              .ascending = true,
+                              .limit = 2}),
+            want);
+}
+
+TEST_P(StoreConformanceTest, TaskListByLabelSeesARetrysNewRunAt) {
+  // A retry moves run_at; a label filter's order and window follow it.
+  Task middle = Insert(store(), factory_.Make([](Task& t) {
+    t.labels = {{"k", "v"}};
+    t.run_at = kT0 + seconds(50);
+  }));
+  Task early = InsertAndClaim(store(), factory_.Make([](Task& t) {
+    t.labels = {{"k", "v"}};
+    t.run_at = kT0 - seconds(10);
+  }));
+  ASSERT_THAT(Retry(store(), early, kT0 + seconds(100), kT0), IsOk());
+  EXPECT_THAT(ListIds(store(), {.labels = {{"k", "v"}}, .ascending = true}),
+              ElementsAre(middle.id, early.id));
+  EXPECT_THAT(ListIds(store(), {.until = kT0, .labels = {{"k", "v"}}}), IsEmpty());
+  EXPECT_THAT(ListIds(store(), {.since = kT0 + seconds(100), .labels = {{"k", "v"}}}),
+              ElementsAre(early.id));
+}
+
 TEST_P(StoreConformanceTest, TaskListNextIsSetWhileMoreFollow) {
   for (int i = 0; i < 3; ++i) {
     Insert(store(),

@@ -890,14 +890,28 @@ StatusOr<core::TaskPage> PostgresStore::TaskList(const core::TaskListParams& par
   }
   // The SQL depends only on which filters are present, so the number of
   // distinct (prepared) statements stays small.
-  // `id IS NOT NULL` (always true) is what lets this query use tasks_list_idx:
-  // that index requires it so that the claim, which never says it, cannot
-  // take the list index for the claim index (migration 0008).
-  std::string sql =
-      "SELECT " SKED_PG_TASK_COLUMNS " FROM tasks WHERE deleted_at IS NULL AND id IS NOT NULL";
+  //
+  // With a label filter the page is read from task_labels (migration 0011):
+  // the first pair's entries in (run_at, id) order, each joined to its task,
+  // so only tasks that carry the pair are opened. Without one, from tasks:
+  // `id IS NOT NULL` (always true) is what lets the query use tasks_list_idx,
+  // which requires it so that the claim, which never says it, cannot take the
+  // list index for the claim index (migration 0008).
+  const bool by_label = !params.labels.empty();
+  const std::string run_at = by_label ? "label_run_at" : "run_at";
+  const std::string id = by_label ? "task_id" : "id";
+  std::string sql = "SELECT " SKED_PG_TASK_COLUMNS;
+  sql += by_label ? " FROM task_labels JOIN tasks ON tasks.id = task_labels.task_id"
+                    " WHERE deleted_at IS NULL"
+                  : " FROM tasks WHERE deleted_at IS NULL AND id IS NOT NULL";
   Params p;
   int n = 0;
   auto next = [&n] { return "$" + std::to_string(++n); };
+  if (by_label) {
+    sql += " AND label_key = " + next();
+    sql += " AND label_value = " + next();
+    p.Add(params.labels.begin()->first).Add(params.labels.begin()->second);
+  }
   if (params.states.size() == 1) {
     // Equality, not = ANY: only then can an index on (state, run_at, id)
     // give the rows in run_at order (PostgreSQL 15 orders no array scan).
@@ -912,11 +926,11 @@ StatusOr<core::TaskPage> PostgresStore::TaskList(const core::TaskListParams& par
     p.Add(TextArrayLiteral(params.types));
   }
   if (params.since.has_value()) {
-    sql += " AND run_at >= " + next() + "::timestamptz";
+    sql += " AND " + run_at + " >= " + next() + "::timestamptz";
     p.Add(*params.since);
   }
   if (params.until.has_value()) {
-    sql += " AND run_at < " + next() + "::timestamptz";
+    sql += " AND " + run_at + " < " + next() + "::timestamptz";
     p.Add(*params.until);
   }
   if (params.queue.has_value()) {
@@ -927,7 +941,7 @@ StatusOr<core::TaskPage> PostgresStore::TaskList(const core::TaskListParams& par
     sql += " AND schedule_id = " + next();
     p.Add(*params.schedule_id);
   }
-  if (!params.labels.empty()) {
+  if (params.labels.size() > 1) {
     // Every wanted pair is contained in the task's labels: one {"k": "v"}
     // object per pair (not one object, so a key asked for twice with two
     // values matches nothing), each a fast jsonb containment test.
@@ -944,11 +958,12 @@ StatusOr<core::TaskPage> PostgresStore::TaskList(const core::TaskListParams& par
     }
     const std::string pr = next();
     const std::string pi = next();
-    sql += std::string(" AND (run_at, id) ") + (params.ascending ? ">" : "<") + " (" + pr +
+    sql += " AND (" + run_at + ", " + id + ") " + (params.ascending ? ">" : "<") + " (" + pr +
            "::timestamptz, " + pi + "::uuid)";
     p.Add(params.after->run_at).Add(params.after->id);
   }
-  sql += params.ascending ? " ORDER BY run_at ASC, id ASC" : " ORDER BY run_at DESC, id DESC";
+  const std::string dir = params.ascending ? " ASC" : " DESC";
+  sql += " ORDER BY " + run_at + dir + ", " + id + dir;
   sql += " LIMIT " + next() + "::int";
   p.Add(params.limit + 1);  // one extra row tells whether more follow
 

@@ -21,6 +21,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "core/status.h"
@@ -394,6 +395,95 @@ TEST_F(PostgresStoreTest, IdThatIsNotAUuidNamesNoTask) {
   auto page = store->TaskList(
       {.limit = 10, .after = core::TaskListCursor{.run_at = kT0, .id = "nope"}});
   EXPECT_EQ(page.status().code(), StatusCode::kInvalidArgument);
+}
+
+// ===== Labels ================================================================
+
+// A label filter pages through task_labels (migration 0011), not through the
+// whole history in run_at order.
+TEST_F(PostgresStoreTest, LabelListReadsTheLabelIndexNotTheHistory) {
+  constexpr int kTasks = 3000;
+  std::vector<std::string> want;  // team-7, newest run_at first
+  {
+    std::unique_ptr<core::Store> store = Open(/*pool_size=*/1);
+    ASSERT_NE(store, nullptr);
+    std::vector<Task> batch;
+    for (int i = 0; i < kTasks; ++i) {
+      batch.push_back(factory_.Make([&](Task& t) {
+        t.run_at = kT0 + seconds(i);
+        t.labels = {{"team", "team-" + std::to_string(i % 50)}, {"env", "prod"}};
+      }));
+      if (i % 50 == 7) want.insert(want.begin(), batch.back().id);
+    }
+    ASSERT_TRUE(store->TaskInsertMany(batch).ok());
+    ASSERT_TRUE(pgtest::ExecSql(dsn_, "ANALYZE \"" + schema_ + "\".tasks").ok());
+    ASSERT_TRUE(pgtest::ExecSql(dsn_, "ANALYZE \"" + schema_ + "\".task_labels").ok());
+
+    std::vector<std::string> got;
+    std::optional<core::TaskListCursor> after;
+    do {
+      auto page = store->TaskList({.labels = {{"team", "team-7"}}, .limit = 25, .after = after});
+      ASSERT_TRUE(page.ok()) << page.status().ToString();
+      for (const Task& t : page->tasks) got.push_back(t.id);
+      after = page->next;
+    } while (after.has_value());
+    EXPECT_EQ(got, want);
+  }
+  auto scans = [&](const std::string& index) -> int64_t {
+    auto v =
+        pgtest::QueryValue(dsn_, "SELECT idx_scan FROM pg_stat_user_indexes WHERE schemaname = '" +
+                                     schema_ + "' AND indexrelname = '" + index + "'");
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() && v->has_value() ? std::stoll(**v) : -1;
+  };
+  // Three pages (60 tasks, 25 a page): three walks of the label index.
+  ASSERT_TRUE(WaitFor([&] { return scans("task_labels_pkey") >= 3; }));
+  EXPECT_EQ(scans("tasks_list_idx"), 0);
+}
+
+// Tasks written before migration 0011 are in the label index too; a deleted
+// one is not.
+TEST_F(PostgresStoreTest, LabelIndexHoldsTasksFromBeforeItsMigration) {
+  {
+    auto conn = postgres_internal::Connection::Open({.dsn = dsn_, .schema = schema_});
+    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+    auto all = postgres_internal::EmbeddedMigrations();
+    auto upto = std::find_if(all.begin(), all.end(),
+                             [](const postgres_internal::Migration& m) { return m.version > 10; });
+    ASSERT_NE(upto, all.end());
+    ASSERT_TRUE(postgres_internal::Migrate(**conn, schema_, {all.begin(), upto}).ok());
+  }
+  const std::string kept = "0193a6c8-0000-7000-8000-000000000001";
+  const std::string deleted = "0193a6c8-0000-7000-8000-000000000002";
+  const std::string plain = "0193a6c8-0000-7000-8000-000000000003";
+  for (const auto& [id, labels, deleted_at] :
+       {std::tuple{kept, "{\"env\": \"prod\"}", "NULL"},
+        std::tuple{deleted, "{\"env\": \"prod\"}", "now()"}, std::tuple{plain, "{}", "NULL"}}) {
+    ASSERT_TRUE(pgtest::ExecSql(dsn_, "INSERT INTO \"" + schema_ +
+                                          "\".tasks (id, type, runner, queue, run_at, state,"
+                                          " max_attempts, timeout_s, created_at, labels,"
+                                          " deleted_at) VALUES ('" +
+                                          id +
+                                          "', 'noop', 'builtin', 'default', now(), 'scheduled',"
+                                          " 1, 60, now(), '" +
+                                          labels + "', " + deleted_at + ")")
+                    .ok());
+  }
+  std::unique_ptr<core::Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  auto page = store->TaskList({.labels = {{"env", "prod"}}});
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->tasks.size(), 1u);
+  EXPECT_EQ(page->tasks[0].id, kept);
+  auto rows = pgtest::QueryValue(dsn_, "SELECT count(*) FROM \"" + schema_ + "\".task_labels");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  EXPECT_EQ(rows->value_or(""), "1");
+
+  // Deleting the task takes its rows out of the index.
+  ASSERT_TRUE(store->TaskDelete({.id = kept, .now = kT0}).ok());
+  rows = pgtest::QueryValue(dsn_, "SELECT count(*) FROM \"" + schema_ + "\".task_labels");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  EXPECT_EQ(rows->value_or(""), "0");
 }
 
 // ===== LISTEN / NOTIFY =======================================================
