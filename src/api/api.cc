@@ -90,11 +90,23 @@ std::string BearerToken(const HttpRequest& req) {
   return h.substr(kPrefix.size());
 }
 
-json::array TasksToJson(const std::vector<core::Task>& tasks) {
-  json::array a;
+json::array TasksToJson(const std::vector<core::Task>& tasks, const json::storage_ptr& sp = {}) {
+  json::array a(sp);
   a.reserve(tasks.size());
-  for (const auto& t : tasks) a.push_back(TaskToJson(t));
+  for (const auto& t : tasks) a.push_back(TaskToJson(t, sp));
   return a;
+}
+
+// A page of tasks, built in one arena that lives until it is serialised.
+HttpResponse TaskPageJson(const core::TaskPage& page) {
+  json::monotonic_resource arena;
+  json::storage_ptr sp(&arena);
+  json::object out(sp);
+  out.reserve(2);
+  out.emplace("tasks", TasksToJson(page.tasks, sp));
+  out.emplace("next_cursor",
+              page.next ? json::value(EncodeCursor(*page.next), sp) : json::value(nullptr, sp));
+  return Json(200, out);
 }
 
 }  // namespace
@@ -232,9 +244,7 @@ HttpResponse Api::ListTasks(const HttpRequest& req) {
   if (!params.ok()) return Error(params.status());
   auto page = service_.List(*params);
   if (!page.ok()) return Error(page.status());
-  json::object out{{"tasks", TasksToJson(page->tasks)}};
-  out["next_cursor"] = page->next ? json::value(EncodeCursor(*page->next)) : json::value(nullptr);
-  return Json(200, out);
+  return TaskPageJson(*page);
 }
 
 HttpResponse Api::GetTask(const std::string& id) {
@@ -516,9 +526,7 @@ HttpResponse Api::BriefList(const HttpRequest& req) {
   if (!params.ok()) return Error(params.status());
   auto page = service_.List(*params);
   if (!page.ok()) return Error(page.status());
-  json::object out{{"tasks", TasksToJson(page->tasks)}};
-  out["next_cursor"] = page->next ? json::value(EncodeCursor(*page->next)) : json::value(nullptr);
-  return Json(200, out);
+  return TaskPageJson(*page);
 }
 
 }  // namespace sked::api
