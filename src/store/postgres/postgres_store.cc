@@ -754,12 +754,12 @@ class PostgresStore final : public core::Store {
   // kLimitedQueuesRecheck (QueuePut here sets it at once): without any, a
   // claim is a single statement.
   bool MayHaveLimitedQueues();
+  std::atomic<int64_t> limited_checked_us_{0};
+  std::atomic<bool> has_limited_{true};
 
   // One statement for the TaskGet calls that gets_ put in one batch; the
   // result for ids[i] is element i.
   std::vector<StatusOr<Task>> TaskGetMany(const std::vector<std::string>& ids);
-  std::atomic<int64_t> limited_checked_us_{0};
-  std::atomic<bool> has_limited_{true};
 
   const ConnectConfig config_;
   Pool pool_;
