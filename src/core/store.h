@@ -305,6 +305,19 @@ class Store {
   // kNotFound if absent or deleted.
   virtual StatusOr<Task> TaskGet(const std::string& id) = 0;
 
+  // TaskGet for a caller that must not block (the HTTP server's I/O
+  // threads). False, and `done` is never called, when the store has no such
+  // path: the caller then calls TaskGet from a thread that may block.
+  // Otherwise `done` gets what TaskGet would return, exactly once, on a
+  // thread of the store's (or on the caller's before this returns); it must
+  // not block.
+  virtual bool TaskGetAsync(const std::string& id,
+                            std::function<void(StatusOr<Task>)> done) {
+    (void)id;
+    (void)done;
+    return false;
+  }
+
   // Ordered by (run_at, id), descending unless params.ascending.
   virtual StatusOr<TaskPage> TaskList(const TaskListParams& params) = 0;
 

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <optional>
 #include <mutex>
 #include <ostream>
 #include <set>
@@ -415,6 +418,52 @@ TEST_P(StoreConformanceTest, TaskInsertWithoutKeyNeverDeduplicates) {
 TEST_P(StoreConformanceTest, TaskGetUnknownIsNotFound) {
   EXPECT_THAT(store().TaskGet("00000000-0000-7000-8000-000000000000"),
               StatusIs(StatusCode::kNotFound));
+}
+
+// A store either declines TaskGetAsync (false, and never calls back) or
+// answers every read exactly once with what TaskGet answers.
+TEST_P(StoreConformanceTest, TaskGetAsyncAnswersAsTaskGetOrDeclines) {
+  Task live = Insert(store(), factory_.Make());
+  Task gone = Insert(store(), factory_.Make());
+  ASSERT_TRUE(store().TaskDelete({.id = gone.id, .now = kT0}).ok());
+  const std::vector<std::string> ids = {live.id, gone.id, "00000000-0000-7000-8000-000000000000",
+                                        "nope", live.id};
+  struct Answers {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::optional<core::StatusOr<Task>>> got;
+    std::vector<int> calls;
+  };
+  auto answers = std::make_shared<Answers>();
+  answers->got.resize(ids.size());
+  answers->calls.resize(ids.size());
+  size_t taken = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    taken += store().TaskGetAsync(ids[i], [answers, i](core::StatusOr<Task> t) {
+      std::lock_guard<std::mutex> l(answers->mu);
+      ++answers->calls[i];
+      answers->got[i] = std::move(t);
+      answers->cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> l(answers->mu);
+  if (taken == 0) {
+    EXPECT_THAT(answers->calls, ::testing::Each(0));
+    return;
+  }
+  ASSERT_EQ(taken, ids.size()) << "a store takes every read or none";
+  ASSERT_TRUE(answers->cv.wait_for(l, seconds(30), [&] {
+    return std::all_of(answers->got.begin(), answers->got.end(),
+                       [](const auto& g) { return g.has_value(); });
+  }));
+  EXPECT_THAT(answers->calls, ::testing::Each(1));
+  for (size_t i : {size_t{0}, size_t{4}}) {
+    ASSERT_TRUE(answers->got[i]->ok()) << answers->got[i]->status().ToString();
+    ExpectSameTask(**answers->got[i], Get(store(), live.id));
+  }
+  for (size_t i : {size_t{1}, size_t{2}, size_t{3}}) {
+    EXPECT_THAT(*answers->got[i], StatusIs(StatusCode::kNotFound)) << ids[i];
+  }
 }
 
 // ===== TaskInsertMany ========================================================

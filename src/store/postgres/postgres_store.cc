@@ -22,6 +22,7 @@
 #include "store/postgres/internal/listener.h"
 #include "store/postgres/internal/migrations.h"
 #include "store/postgres/internal/pool.h"
+#include "store/postgres/internal/async_reader.h"
 #include "store/postgres/internal/read_batcher.h"
 #include "store/postgres/internal/thread_annotations.h"
 
@@ -148,6 +149,23 @@ StatusOr<std::vector<Task>> ReadTasks(const Result& r) {
   return out;
 }
 
+// The answer for each of `ids`, in order, from the live tasks read for them.
+std::vector<StatusOr<Task>> TasksForIds(StatusOr<std::vector<Task>> found,
+                                        const std::vector<std::string>& ids) {
+  if (!found.ok()) return std::vector<StatusOr<Task>>(ids.size(), found.status());
+  std::vector<StatusOr<Task>> out;
+  out.reserve(ids.size());
+  for (const std::string& id : ids) {
+    auto it = std::find_if(found->begin(), found->end(), [&](const Task& t) { return t.id == id; });
+    if (it == found->end()) {
+      out.emplace_back(core::NotFoundError("task " + id + " not found"));
+    } else {
+      out.emplace_back(*it);  // a copy: an id may come more than once
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> StateNames(const std::vector<TaskState>& states) {
   std::vector<std::string> out;
   for (TaskState s : states) out.emplace_back(core::TaskStateName(s));
@@ -161,6 +179,16 @@ constexpr char kSelectLiveTaskSql[] =
 // Concurrent reads of single tasks, answered by one statement (TaskGet).
 constexpr char kSelectLiveTasksSql[] =
     "SELECT " SKED_PG_TASK_COLUMNS " FROM tasks WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL";
+
+// TaskGetAsync's statement for a batch of ids, and its answers.
+Status SendGetTasks(Connection& conn, const std::vector<std::string>& ids) {
+  return conn.Send(kSelectLiveTasksSql, Params().Add(TextArrayLiteral(ids)), "get tasks");
+}
+
+std::vector<StatusOr<Task>> FinishGetTasks(StatusOr<Result> r, const std::vector<std::string>& ids) {
+  if (!r.ok()) return TasksForIds(r.status(), ids);
+  return TasksForIds(ReadTasks(*r), ids);
+}
 
 // The row lock makes concurrent changes to one task queue up instead of
 // failing their compare-and-set.
@@ -679,7 +707,9 @@ class PostgresStore final : public core::Store {
       : config_(config),
         pool_(config, options.pool_size, options.checkout_timeout),
         gets_([this](const std::vector<std::string>& ids) { return TaskGetMany(ids); },
-              kGetsInFlight, kMaxGetBatch) {}
+              kGetsInFlight, kMaxGetBatch),
+        async_gets_([this] { return Connection::Open(config_); }, SendGetTasks, FinishGetTasks,
+                    kGetsInFlight, kMaxGetBatch) {}
   ~PostgresStore() override;
 
   void AdoptConnection(std::unique_ptr<Connection> conn) { pool_.Adopt(std::move(conn)); }
@@ -688,6 +718,7 @@ class PostgresStore final : public core::Store {
   StatusOr<std::vector<core::TaskInsertResult>> TaskInsertMany(
       const std::vector<Task>& tasks) override;
   StatusOr<Task> TaskGet(const std::string& id) override;
+  bool TaskGetAsync(const std::string& id, std::function<void(StatusOr<Task>)> done) override;
   StatusOr<core::TaskPage> TaskList(const core::TaskListParams& params) override;
   StatusOr<std::vector<Task>> TaskClaim(const core::TaskClaimParams& params) override;
   StatusOr<std::optional<Time>> TaskNextRunAt(const std::vector<std::string>& runners) override;
@@ -769,6 +800,9 @@ class PostgresStore final : public core::Store {
   static constexpr int kGetsInFlight = 2;
   static constexpr size_t kMaxGetBatch = 64;
   postgres_internal::ReadBatcher<StatusOr<Task>> gets_;
+  // TaskGetAsync's reads: as many statements at once, each on one of the
+  // reader's own connections (two more than the pool's).
+  postgres_internal::AsyncReader async_gets_;
 
   Mutex subscriber_mu_;  // held while the subscriber runs
   std::function<void(Time)> subscriber_ SKED_PG_GUARDED_BY(subscriber_mu_);
@@ -870,18 +904,17 @@ std::vector<StatusOr<Task>> PostgresStore::TaskGetMany(const std::vector<std::st
         Result r, conn.Exec(kSelectLiveTasksSql, Params().Add(TextArrayLiteral(ids)), "get tasks"));
     return ReadTasks(r);
   });
-  if (!found.ok()) return std::vector<StatusOr<Task>>(ids.size(), found.status());
-  std::vector<StatusOr<Task>> out;
-  out.reserve(ids.size());
-  for (const std::string& id : ids) {
-    auto it = std::find_if(found->begin(), found->end(), [&](const Task& t) { return t.id == id; });
-    if (it == found->end()) {
-      out.emplace_back(core::NotFoundError("task " + id + " not found"));
-    } else {
-      out.emplace_back(*it);
-    }
+  return TasksForIds(std::move(found), ids);
+}
+
+bool PostgresStore::TaskGetAsync(const std::string& id,
+                                 std::function<void(StatusOr<Task>)> done) {
+  if (Status s = CheckTaskId(id); !s.ok()) {
+    done(std::move(s));
+    return true;
   }
-  return out;
+  async_gets_.Read(id, std::move(done));
+  return true;
 }
 
 StatusOr<core::TaskPage> PostgresStore::TaskList(const core::TaskListParams& params) {

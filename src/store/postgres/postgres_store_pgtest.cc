@@ -16,6 +16,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <future>
+#include <memory>
 #include <latch>
 #include <mutex>
 #include <set>
@@ -50,6 +52,19 @@ const Time kT0 = kTestEpoch;
 std::vector<std::string> AllRunners() {
   return {std::string(core::kRunnerBuiltin), std::string(core::kRunnerDocker),
           std::string(core::kRunnerEc2Spot)};
+}
+
+// TaskGetAsync, waited for.
+core::StatusOr<Task> GetAsync(core::Store& store, const std::string& id) {
+  auto answer = std::make_shared<std::promise<core::StatusOr<Task>>>();
+  std::future<core::StatusOr<Task>> f = answer->get_future();
+  if (!store.TaskGetAsync(id, [answer](core::StatusOr<Task> t) { answer->set_value(std::move(t)); })) {
+    return core::InternalError("TaskGetAsync declined the read");
+  }
+  if (f.wait_for(seconds(60)) != std::future_status::ready) {
+    return core::InternalError("TaskGetAsync never answered");
+  }
+  return f.get();
 }
 
 core::TaskClaimParams ClaimParams(std::string node, Time now, int limit) {
@@ -397,6 +412,54 @@ TEST_F(PostgresStoreTest, IdThatIsNotAUuidNamesNoTask) {
   EXPECT_EQ(page.status().code(), StatusCode::kInvalidArgument);
 }
 
+// ===== Reads without blocking ================================================
+
+// TaskGetAsync (the HTTP I/O threads' GET): reads from several threads at
+// once share statements on the reader's connections, and each read gets its
+// own task, including one its thread inserted just before.
+TEST_F(PostgresStoreTest, TaskGetAsyncUnderLoadAnswersEachReadWithItsTask) {
+  constexpr int kThreads = 4;
+  constexpr int kReads = 300;
+  // Before the store: its destructor answers what is still queued.
+  std::atomic<int> answered{0};
+  std::atomic<int> wrong{0};
+  std::unique_ptr<core::Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  std::vector<Task> tasks;
+  for (int i = 0; i < 20; ++i) {
+    tasks.push_back(factory_.Make());
+    ASSERT_TRUE(store->TaskInsert(tasks.back()).ok());
+  }
+  std::vector<Task> own;  // one per thread, inserted by it
+  for (int t = 0; t < kThreads; ++t) own.push_back(factory_.Make());
+
+  auto read = [&](const std::string& id) {
+    return store->TaskGetAsync(id, [&answered, &wrong, id](core::StatusOr<Task> r) {
+      if (!r.ok() || r->id != id) ++wrong;
+      ++answered;
+    });
+  };
+  std::latch go(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      go.arrive_and_wait();
+      for (int i = 0; i < kReads; ++i) {
+        EXPECT_TRUE(read(tasks[(t * 7 + i) % tasks.size()].id));
+        if (i == kReads / 2) {
+          EXPECT_TRUE(store->TaskInsert(own[t]).ok());
+          EXPECT_TRUE(read(own[t].id));
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  const int total = kThreads * (kReads + 1);
+  EXPECT_TRUE(WaitFor([&] { return answered.load() == total; }, seconds(60)))
+      << answered.load() << " of " << total << " answered";
+  EXPECT_EQ(wrong.load(), 0);
+}
+
 // ===== Labels ================================================================
 
 // A label filter pages through task_labels (migration 0011), not through the
@@ -667,6 +730,7 @@ TEST_F(PostgresOutageTest, CallsAreUnavailableDuringAnOutageAndRecoverAfter) {
     SCOPED_TRACE("round " + std::to_string(round));
     expect_unavailable(store->Ping(), "Ping");
     expect_unavailable(store->TaskGet(before.id).status(), "TaskGet");
+    expect_unavailable(GetAsync(*store, before.id).status(), "TaskGetAsync");
     expect_unavailable(store->TaskInsert(during).status(), "TaskInsert");
     expect_unavailable(store->TaskInsertMany({during}).status(), "TaskInsertMany");
     expect_unavailable(store->TaskClaim(ClaimParams("node-a", kT0, 10)).status(), "TaskClaim");
@@ -692,6 +756,8 @@ TEST_F(PostgresOutageTest, CallsAreUnavailableDuringAnOutageAndRecoverAfter) {
         go.arrive_and_wait();
         for (int j = 0; j < 20; ++j) {
           auto r = store->TaskGet(before.id);
+          EXPECT_TRUE(r.ok()) << r.status().ToString();
+          r = GetAsync(*store, before.id);
           EXPECT_TRUE(r.ok()) << r.status().ToString();
         }
       });
@@ -732,13 +798,17 @@ TEST_F(PostgresOutageTest, RestartBetweenCallsIsInvisible) {
   std::unique_ptr<core::Store> store = std::move(opened).value();
   Task t = factory_.Make();
   ASSERT_TRUE(store->TaskInsert(t).ok());
+  ASSERT_TRUE(GetAsync(*store, t.id).ok());  // opens the async reader's connection
 
   // The server restarts while the store sits idle: its pooled connection
   // is dead, and the next checkout must notice and replace it rather than
-  // fail the call.
+  // fail the call. The async reader's read fails on its dead connection and
+  // is sent again on a new one.
   ASSERT_TRUE(StopCluster());
   ASSERT_TRUE(StartCluster());
   auto got = store->TaskGet(t.id);
+  EXPECT_TRUE(got.ok()) << got.status().ToString();
+  got = GetAsync(*store, t.id);
   EXPECT_TRUE(got.ok()) << got.status().ToString();
   auto claimed = store->TaskClaim(ClaimParams("node-a", kT0, 10));
   ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();

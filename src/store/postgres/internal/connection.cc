@@ -256,40 +256,102 @@ core::Status Connection::Check(PGresult* res, std::string_view what) {
   return core::InternalError(Describe(what, "database error", code));
 }
 
+// Params as the arrays libpq takes; `params` must outlive it.
+struct Connection::ParamArrays {
+  explicit ParamArrays(const Params& params)
+      : n(params.size()), values(n), lengths(n), formats(n) {
+    for (int i = 0; i < n; ++i) {
+      const Params::Value& v = params.values_[i];
+      values[i] = v.null ? nullptr : v.bytes.data();
+      lengths[i] = static_cast<int>(v.bytes.size());
+      formats[i] = v.binary ? 1 : 0;
+    }
+  }
+  int n;
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+};
+
+core::StatusOr<const std::string*> Connection::Prepare(std::string_view sql,
+                                                      std::string_view what) {
+  std::string key(sql);
+  auto it = prepared_.find(key);
+  if (it != prepared_.end()) return &it->second;
+  if (prepared_.size() >= kMaxPrepared) return nullptr;
+  std::string name = "sked_" + std::to_string(prepared_.size() + 1);
+  PGresult* res = PQprepare(pg_, name.c_str(), key.c_str(), 0, nullptr);
+  core::Status s = Check(res, what);
+  PQclear(res);
+  if (!s.ok()) return s;
+  return &prepared_.emplace(std::move(key), std::move(name)).first->second;
+}
+
 core::StatusOr<Result> Connection::Exec(std::string_view sql, const Params& params,
                                         std::string_view what) {
   if (!params.status().ok()) return params.status();
   if (broken_) {
     return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
   }
-  std::string key(sql);
-  auto it = prepared_.find(key);
-  if (it == prepared_.end()) {
-    if (prepared_.size() >= kMaxPrepared) return ExecOnce(sql, params, what);
-    std::string name = "sked_" + std::to_string(prepared_.size() + 1);
-    PGresult* res = PQprepare(pg_, name.c_str(), key.c_str(), 0, nullptr);
-    core::Status s = Check(res, what);
-    PQclear(res);
-    if (!s.ok()) return s;
-    it = prepared_.emplace(std::move(key), std::move(name)).first;
-  }
-
-  const int n = params.size();
-  std::vector<const char*> values(n);
-  std::vector<int> lengths(n);
-  std::vector<int> formats(n);
-  for (int i = 0; i < n; ++i) {
-    const Params::Value& v = params.values_[i];
-    values[i] = v.null ? nullptr : v.bytes.data();
-    lengths[i] = static_cast<int>(v.bytes.size());
-    formats[i] = v.binary ? 1 : 0;
-  }
-  PGresult* res =
-      PQexecPrepared(pg_, it->second.c_str(), n, values.data(), lengths.data(), formats.data(),
-                     /*resultFormat=*/0);
+  ASSIGN_OR_RETURN(const std::string* name, Prepare(sql, what));
+  if (name == nullptr) return ExecOnce(sql, params, what);
+  const ParamArrays a(params);
+  PGresult* res = PQexecPrepared(pg_, name->c_str(), a.n, a.values.data(), a.lengths.data(),
+                                 a.formats.data(), /*resultFormat=*/0);
   Result result(res);
   RETURN_IF_ERROR(Check(res, what));
   return result;
+}
+
+core::Status Connection::Send(std::string_view sql, const Params& params, std::string_view what) {
+  if (!params.status().ok()) return params.status();
+  if (broken_) {
+    return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
+  }
+  ASSIGN_OR_RETURN(const std::string* name, Prepare(sql, what));
+  const ParamArrays a(params);
+  const std::string text(sql);
+  const int sent =
+      name == nullptr
+          ? PQsendQueryParams(pg_, text.c_str(), a.n, nullptr, a.values.data(), a.lengths.data(),
+                              a.formats.data(), /*resultFormat=*/0)
+          : PQsendQueryPrepared(pg_, name->c_str(), a.n, a.values.data(), a.lengths.data(),
+                                a.formats.data(), /*resultFormat=*/0);
+  if (sent == 0) {
+    broken_ = true;
+    return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
+  }
+  return core::OkStatus();
+}
+
+int Connection::socket() const { return PQsocket(pg_); }
+
+std::optional<core::StatusOr<Result>> Connection::Receive(std::string_view what) {
+  if (PQconsumeInput(pg_) == 0) {
+    broken_ = true;
+    return core::StatusOr<Result>(
+        core::UnavailableError(Describe(what, "the connection to the database was lost", "")));
+  }
+  if (PQisBusy(pg_) != 0) return std::nullopt;
+  // One statement gives one result, then NULL; keep the first error.
+  std::optional<core::StatusOr<Result>> out;
+  while (PGresult* res = PQgetResult(pg_)) {
+    core::Status s = Check(res, what);
+    if (!out.has_value() || (out->ok() && !s.ok())) {
+      if (s.ok()) {
+        out.emplace(Result(res));
+        continue;
+      }
+      out.emplace(std::move(s));
+    }
+    PQclear(res);
+  }
+  if (!out.has_value()) {
+    broken_ = true;
+    out.emplace(
+        core::UnavailableError(Describe(what, "the connection to the database was lost", "")));
+  }
+  return out;
 }
 
 core::StatusOr<Result> Connection::ExecOnce(std::string_view sql, const Params& params,
@@ -299,18 +361,9 @@ core::StatusOr<Result> Connection::ExecOnce(std::string_view sql, const Params& 
     return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
   }
   const std::string text(sql);
-  const int n = params.size();
-  std::vector<const char*> values(n);
-  std::vector<int> lengths(n);
-  std::vector<int> formats(n);
-  for (int i = 0; i < n; ++i) {
-    const Params::Value& v = params.values_[i];
-    values[i] = v.null ? nullptr : v.bytes.data();
-    lengths[i] = static_cast<int>(v.bytes.size());
-    formats[i] = v.binary ? 1 : 0;
-  }
-  PGresult* res = PQexecParams(pg_, text.c_str(), n, /*paramTypes=*/nullptr, values.data(),
-                               lengths.data(), formats.data(),
+  const ParamArrays a(params);
+  PGresult* res = PQexecParams(pg_, text.c_str(), a.n, /*paramTypes=*/nullptr, a.values.data(),
+                               a.lengths.data(), a.formats.data(),
                                /*resultFormat=*/0);
   Result result(res);
   RETURN_IF_ERROR(Check(res, what));

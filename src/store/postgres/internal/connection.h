@@ -136,6 +136,16 @@ class Connection {
   // Runs `sql` as a prepared statement of this connection, preparing it on
   // first use. Statements past a bound are run unprepared.
   core::StatusOr<Result> Exec(std::string_view sql, const Params& params, std::string_view what);
+  // Sends `sql` (prepared as Exec does) without waiting for its result: the
+  // caller polls socket() for input and calls Receive. One statement at a
+  // time; the sending itself may block while the socket's buffer is full.
+  core::Status Send(std::string_view sql, const Params& params, std::string_view what);
+  // After Send: reads what has arrived without blocking. nullopt while the
+  // result is incomplete; then the statement's result or error, mapped as
+  // Exec maps it.
+  std::optional<core::StatusOr<Result>> Receive(std::string_view what);
+  // The descriptor to poll between Send and Receive.
+  int socket() const;
   // Runs `sql` with parameters but without preparing it (one-off statements).
   core::StatusOr<Result> ExecOnce(std::string_view sql, const Params& params,
                                   std::string_view what);
@@ -166,6 +176,10 @@ class Connection {
   // OK for a successful result; otherwise the mapped error (and `broken_`,
   // `retryable_` updated).
   core::Status Check(PGresult* res, std::string_view what);
+  // The name of `sql`'s prepared statement, preparing it on first use;
+  // nullptr past kMaxPrepared (then the statement runs unprepared).
+  core::StatusOr<const std::string*> Prepare(std::string_view sql, std::string_view what);
+  struct ParamArrays;
 
   PGconn* pg_;
   bool broken_ = false;
