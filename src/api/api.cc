@@ -109,6 +109,12 @@ HttpResponse TaskPageJson(const core::TaskPage& page) {
   return Json(200, out);
 }
 
+// GET of one task: the task, or the error.
+HttpResponse TaskResponse(const core::StatusOr<core::Task>& t) {
+  if (!t.ok()) return Error(t.status());
+  return Json(200, TaskToJson(*t));
+}
+
 }  // namespace
 
 Api::Api(ApiOptions options, sched::TaskService& service, const sched::Engine* engine,
@@ -211,6 +217,25 @@ HttpResponse Api::Handle(const HttpRequest& req) {
   return resp;
 }
 
+bool Api::HandleAsync(const HttpRequest& req, std::function<void(HttpResponse)> reply) {
+  if (req.method != "GET") return false;
+  auto m = router_.Route(req.method, req.path);
+  if (!m.handler || (m.pattern != "/v1/tasks/{id}" && m.pattern != "/task/{id}")) return false;
+  if (!Authorized(req)) return false;  // Handle answers 401
+  return service_.GetAsync(
+      m.params.at("id"), [this, route = m.pattern, reply = std::move(reply)](
+                             core::StatusOr<core::Task> t) {
+        HttpResponse resp;
+        try {
+          resp = TaskResponse(std::move(t));
+        } catch (const std::exception&) {
+          resp = Error(core::InternalError("internal error"));
+        }
+        CountRequest(route, resp.status);
+        reply(std::move(resp));
+      });
+}
+
 // --- v1 ----------------------------------------------------------------------
 
 HttpResponse Api::CreateTask(const HttpRequest& req) {
@@ -247,11 +272,7 @@ HttpResponse Api::ListTasks(const HttpRequest& req) {
   return TaskPageJson(*page);
 }
 
-HttpResponse Api::GetTask(const std::string& id) {
-  auto t = service_.Get(id);
-  if (!t.ok()) return Error(t.status());
-  return Json(200, TaskToJson(*t));
-}
+HttpResponse Api::GetTask(const std::string& id) { return TaskResponse(service_.Get(id)); }
 
 HttpResponse Api::DeleteTask(const std::string& id) {
   auto st = service_.Delete(id);

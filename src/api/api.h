@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -47,6 +48,13 @@ class Api {
       const core::Clock& clock, sched::ScheduleService* schedules = nullptr);
 
   HttpResponse Handle(const HttpRequest& req);
+
+  // Answers, without blocking, the requests that can be answered so: GET of
+  // one task (/v1/tasks/{id}, /task/{id}) on a store with a non-blocking
+  // read. Then `reply` gets what Handle would have returned, once, on
+  // another thread or before this returns; true. Otherwise false, with no
+  // effect: the caller uses Handle.
+  bool HandleAsync(const HttpRequest& req, std::function<void(HttpResponse)> reply);
 
  private:
   void AddRoutes();

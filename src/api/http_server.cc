@@ -8,6 +8,7 @@
 #include <boost/url/pct_string_view.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -29,7 +30,7 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-HttpRequest ToRequest(const http::request<http::string_body>& req) {
+HttpRequest ToRequest(http::request<http::string_body>&& req) {
   HttpRequest r;
   r.method = std::string(req.method_string());
   r.target = std::string(req.target());
@@ -44,7 +45,7 @@ HttpRequest ToRequest(const http::request<http::string_body>& req) {
     r.path = raw_path;
   }
   for (const auto& f : req) r.headers[Lower(f.name_string())] = std::string(f.value());
-  r.body = req.body();
+  r.body = std::move(req.body());
   return r;
 }
 
@@ -73,6 +74,10 @@ HttpResponse ErrorResponse(unsigned status, std::string_view code, std::string_v
 struct HttpServer::Impl {
   HttpServerOptions options;
   HttpHandler handler;
+  HttpAsyncHandler async_handler;
+  // Requests the async handler took and has not answered: Stop waits for
+  // them, since their replies post to ioc.
+  std::atomic<int> async_pending{0};
   asio::io_context ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   tcp::acceptor acceptor{ioc};
@@ -81,9 +86,10 @@ struct HttpServer::Impl {
   uint16_t bound_port = 0;
   bool running = false;
 
-  Impl(HttpServerOptions o, HttpHandler h)
+  Impl(HttpServerOptions o, HttpHandler h, HttpAsyncHandler a)
       : options(std::move(o)),
         handler(std::move(h)),
+        async_handler(std::move(a)),
         handlers(static_cast<size_t>(std::max(1, options.handler_threads))) {}
 
   class Session : public std::enable_shared_from_this<Session> {
@@ -123,22 +129,51 @@ struct HttpServer::Impl {
         Write(ErrorResponse(400, "invalid_argument", "malformed HTTP request"), 11, false);
         return;
       }
-      auto req = parser_->release();
-      unsigned version = req.version();
-      bool keep_alive = req.keep_alive();
+      auto parsed = parser_->release();
+      const unsigned version = parsed.version();
+      const bool keep_alive = parsed.keep_alive();
+      HttpRequest req = ToRequest(std::move(parsed));
+      if (TryAsync(req, version, keep_alive)) return;
       // Handlers block on the store: run them off the I/O threads.
       asio::post(impl_.handlers, [self = shared_from_this(), req = std::move(req), version,
                                   keep_alive]() mutable {
         HttpResponse resp;
         try {
-          resp = self->impl_.handler(ToRequest(req));
+          resp = self->impl_.handler(req);
         } catch (const std::exception&) {
           resp = ErrorResponse(500, "internal", "internal error");
         }
-        asio::post(self->stream_.get_executor(),
-                   [self, resp = std::move(resp), version, keep_alive]() mutable {
-                     self->Write(std::move(resp), version, keep_alive);
-                   });
+        self->Reply(std::move(resp), version, keep_alive);
+      });
+    }
+
+    // Offers `req` to the async handler; true when it took it.
+    bool TryAsync(const HttpRequest& req, unsigned version, bool keep_alive) {
+      if (!impl_.async_handler) return false;
+      impl_.async_pending.fetch_add(1);
+      bool taken = false;
+      try {
+        taken = impl_.async_handler(
+            req, [self = shared_from_this(), version, keep_alive](HttpResponse resp) mutable {
+              Impl& impl = self->impl_;
+              self->Reply(std::move(resp), version, keep_alive);
+              // Drop this reference first: once AsyncDone lets Stop go on,
+              // the I/O context may be destroyed.
+              self.reset();
+              impl.AsyncDone();
+            });
+      } catch (const std::exception&) {
+        taken = false;  // it throws before taking the request, never after
+      }
+      if (!taken) impl_.AsyncDone();
+      return taken;
+    }
+
+    // From any thread: writes `resp` on this session's strand.
+    void Reply(HttpResponse&& resp, unsigned version, bool keep_alive) {
+      asio::post(stream_.get_executor(), [self = shared_from_this(), resp = std::move(resp),
+                                          version, keep_alive]() mutable {
+        self->Write(std::move(resp), version, keep_alive);
       });
     }
 
@@ -169,6 +204,10 @@ struct HttpServer::Impl {
     Impl& impl_;
   };
 
+  void AsyncDone() {
+    if (async_pending.fetch_sub(1) == 1) async_pending.notify_all();
+  }
+
   void Accept() {
     acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
       if (ec) {
@@ -182,8 +221,10 @@ struct HttpServer::Impl {
   }
 };
 
-HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler,
+                       HttpAsyncHandler async_handler)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler),
+                                   std::move(async_handler))) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -217,6 +258,9 @@ void HttpServer::Stop() {
     beast::error_code ec;
     impl_->acceptor.close(ec);
   });
+  for (int n = impl_->async_pending.load(); n != 0; n = impl_->async_pending.load()) {
+    impl_->async_pending.wait(n);
+  }
   impl_->handlers.join();
   impl_->work.reset();
   impl_->ioc.stop();

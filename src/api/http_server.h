@@ -5,7 +5,12 @@
 // because handlers make blocking store calls that must never stall the I/O
 // threads. Bodies over `body_limit` are answered 413 without reaching a handler.
 //
-// Thread safety: Start/Stop from one thread; the handler is called concurrently.
+// An optional async handler is offered each request first, on the I/O thread,
+// and answers the ones it can without blocking (GET of one task on
+// PostgreSQL, whose reads have a thread of their own); Stop waits for the
+// answers it owes.
+//
+// Thread safety: Start/Stop from one thread; the handlers are called concurrently.
 #pragma once
 
 #include <cstdint>
@@ -31,10 +36,17 @@ struct HttpServerOptions {
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+// Called on an I/O thread, so it must not block: true when it took the
+// request and will call the reply exactly once, from any thread; false when
+// the request is to go to the HttpHandler on a handler thread.
+using HttpReply = std::function<void(HttpResponse)>;
+using HttpAsyncHandler = std::function<bool(const HttpRequest&, HttpReply)>;
 
 class HttpServer {
  public:
-  HttpServer(HttpServerOptions options, HttpHandler handler);
+  // `async_handler`, when given, sees each request first.
+  HttpServer(HttpServerOptions options, HttpHandler handler,
+             HttpAsyncHandler async_handler = nullptr);
   ~HttpServer();
 
   // Binds and starts serving. kInvalidArgument for a bad host, kUnavailable

@@ -309,7 +309,11 @@ int Serve(const ServeConfig& cfg) {
   http_options.port = cfg.listen_port;
   http_options.io_threads = cfg.io_threads;
   http_options.handler_threads = cfg.handler_threads;
-  api::HttpServer server(http_options, [&api](const api::HttpRequest& r) { return api.Handle(r); });
+  api::HttpServer server(
+      http_options, [&api](const api::HttpRequest& r) { return api.Handle(r); },
+      [&api](const api::HttpRequest& r, api::HttpReply reply) {
+        return api.HandleAsync(r, std::move(reply));
+      });
   if (auto st = server.Start(); !st.ok()) {
     spdlog::error("{}", st.message());
     return 1;

@@ -40,6 +40,11 @@ core::StatusOr<std::vector<core::TaskInsertResult>> TaskService::CreateMany(
 
 core::StatusOr<core::Task> TaskService::Get(const std::string& id) { return store_.TaskGet(id); }
 
+bool TaskService::GetAsync(const std::string& id,
+                           std::function<void(core::StatusOr<core::Task>)> done) {
+  return store_.TaskGetAsync(id, std::move(done));
+}
+
 core::StatusOr<core::TaskPage> TaskService::List(const core::TaskListParams& params) {
   return store_.TaskList(params);
 }

@@ -9,6 +9,7 @@
 // Thread safety: safe for concurrent use.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -45,6 +46,9 @@ class TaskService {
   core::StatusOr<std::vector<core::TaskInsertResult>> CreateMany(std::vector<core::Task> tasks);
 
   core::StatusOr<core::Task> Get(const std::string& id);
+  // Get without blocking, where the store can (core::Store::TaskGetAsync):
+  // false, and `done` is never called, where it cannot.
+  bool GetAsync(const std::string& id, std::function<void(core::StatusOr<core::Task>)> done);
   core::StatusOr<core::TaskPage> List(const core::TaskListParams& params);
   core::StatusOr<std::vector<core::TaskEvent>> Events(const std::string& id);
 

@@ -257,6 +257,55 @@ class ClusterTest : public ::testing::Test {
 
 const std::vector<std::string> kTypes = {"fizz", "buzz", "foo"};
 
+// On PostgreSQL a GET of one task is answered on the HTTP I/O threads
+// (Api::HandleAsync over the store's non-blocking read) rather than on a
+// handler thread: it must answer exactly as the blocking path does, tokens,
+// errors and metrics included, and see a change made through another node.
+TEST_F(ClusterTest, GetOfOneTaskAnswersAsEveryOtherRouteDoesOnEitherNode) {
+  StartNodes(2, {.time_scale = 0.05, .api_tokens = {"token-alpha"}});
+  http(0).set_bearer("token-alpha");
+  http(1).set_bearer("token-alpha");
+  HttpResponse created =
+      http(0).PostJson("/v1/tasks", TaskBody("fizz", {{"run_at", "2100-01-01T00:00:00Z"}}));
+  ASSERT_EQ(created.status, 201) << Describe(created);
+  const std::string id = Str(created.Object(), "id");
+
+  for (const std::string& target : {"/v1/tasks/" + id, "/task/" + id}) {
+    SCOPED_TRACE(target);
+    HttpResponse r = http(1).Get(target);
+    ASSERT_EQ(r.status, 200) << Describe(r);
+    EXPECT_EQ(Str(r.Object(), "id"), id);
+    EXPECT_EQ(Str(r.Object(), "state"), "scheduled");
+  }
+  auto expect_error = [](const HttpResponse& r, long status, const std::string& code) {
+    ASSERT_EQ(r.status, status) << Describe(r);
+    EXPECT_EQ(Str(r.Object().at("error").as_object(), "code"), code) << Describe(r);
+  };
+  expect_error(http(1).Get("/v1/tasks/00000000-0000-7000-8000-000000000000"), 404, "not_found");
+  expect_error(http(1).Get("/v1/tasks/not-a-uuid"), 404, "not_found");
+  HttpClient anonymous([this] { return node(1).base_url(); });
+  for (const std::vector<std::string>& auth :
+       {std::vector<std::string>{}, std::vector<std::string>{"Authorization: Bearer wrong"}}) {
+    HttpResponse r = anonymous.Get("/v1/tasks/" + id, auth);
+    expect_error(r, 401, "unauthenticated");
+    EXPECT_THAT(r.Header("WWW-Authenticate").value_or(""), ::testing::StartsWith("Bearer"));
+  }
+
+  // Cancelled through node 1, read through node 0 at once.
+  ASSERT_EQ(http(1).Request("POST", "/v1/tasks/" + id + "/cancel", std::nullopt, {}).status, 200);
+  HttpResponse after = http(0).Get("/v1/tasks/" + id);
+  ASSERT_EQ(after.status, 200) << Describe(after);
+  EXPECT_EQ(Str(after.Object(), "state"), "cancelled");
+
+  const std::string metrics = anonymous.Get("/metrics").body;
+  for (const char* code : {"200", "401", "404"}) {
+    EXPECT_THAT(metrics, ::testing::HasSubstr(std::string("sked_http_requests_total{route=\"/v1/"
+                                                          "tasks/{id}\",code=\"") +
+                                              code + "\"}"))
+        << code;
+  }
+}
+
 TEST_F(ClusterTest, ThreeNodesRunEachOf2000TasksExactlyOnceAndNeverEarly) {
   StartNodes(3, {.time_scale = 0.01});  // fizz 30 ms, buzz 50 ms, foo 30 ms
   const SysMs now = NowMs();
