@@ -35,7 +35,7 @@ core::Status Engine::Start() {
   if (started_) return core::FailedPreconditionError("engine already started");
   started_ = true;
   // Tasks made due by other nodes wake the dispatcher as ours do.
-  store_.TaskSubscribeDue([this](Time) { Wake(); });
+  store_.TaskSubscribeDue([this](Time run_at) { WakeFor(run_at); });
   dispatcher_ = std::thread([this] { DispatchLoop(); });
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
   completer_ = std::thread([this] { CompletionLoop(); });
@@ -44,6 +44,13 @@ core::Status Engine::Start() {
 
 void Engine::Wake() {
   std::lock_guard lk(mu_);
+  wake_ = true;
+  dispatch_cv_.notify_one();
+}
+
+void Engine::WakeFor(Time run_at) {
+  std::lock_guard lk(mu_);
+  if (asleep_until_.has_value() && *asleep_until_ <= run_at) return;
   wake_ = true;
   dispatch_cv_.notify_one();
 }
@@ -116,7 +123,9 @@ void Engine::DispatchLoop() {
     if (wake_) continue;
     // Sleep until the next known run_at, an idle poll, or Wake() (a new task, a
     // freed slot).
+    asleep_until_ = deadline;
     clock_.WaitUntil(lk, dispatch_cv_, deadline, [&] { return stopping_ || wake_; });
+    asleep_until_.reset();
   }
 }
 

@@ -122,6 +122,13 @@ class Engine {
   // A task became due (or may have): re-check the store now.
   void Wake();
 
+  // A task due at `run_at` was created (here or, through the store's
+  // notification, on another node). Wakes the dispatcher unless it sleeps
+  // until `run_at` or earlier: then it looks at the store by then anyway,
+  // and either claims the task or learns its run_at. So creating tasks for
+  // later costs the store no claim.
+  void WakeFor(core::Time run_at);
+
   // Stops this node's attempt of task `id`, if it runs one, and forgets it: its
   // outcome will not be recorded. Used after cancel, delete or a final callback.
   void AbortLocal(const std::string& id);
@@ -195,6 +202,8 @@ class Engine {
   bool stopping_ = false;      // no more claims
   bool stop_threads_ = false;  // maintenance and completion threads exit
   bool wake_ = false;
+  // While the dispatcher sleeps: when it will next look at the store.
+  std::optional<core::Time> asleep_until_;
   std::map<std::string, Attempt> running_;  // by task id
   int launching_ = 0;  // StartAttempt threads alive (provisioning runners)
   std::deque<Completion> completions_;

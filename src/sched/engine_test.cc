@@ -98,6 +98,39 @@ TEST(EngineTest, NeverStartsBeforeRunAt) {
   EXPECT_GE(*b->Get(id).started_at, b->Get(id).run_at);
 }
 
+// A task created for later than the dispatcher's next look costs no claim:
+// the dispatcher finds it (or learns its run_at) when it looks anyway. One
+// due sooner wakes it at once.
+TEST(EngineTest, CreatingATaskForLaterDoesNotWakeTheDispatcher) {
+  auto b = MakeBundle({}, /*flaky=*/true);
+  const core::Time t0 = b->clock.Now();
+  // Its first look, at start; then it sleeps for the idle poll (an hour).
+  ASSERT_TRUE(WaitFor([&] { return b->flaky->ClaimCalls() >= 1; }));
+  EXPECT_FALSE(WaitFor([&] { return b->flaky->ClaimCalls() > 1; }, milliseconds(100)));
+  std::string first = b->Create([&](core::Task& t) { t.run_at = t0 + seconds(10); });
+  // It woke for that task, looked, and now sleeps until its run_at.
+  ASSERT_TRUE(WaitFor([&] { return b->flaky->ClaimCalls() >= 2; }));
+  EXPECT_FALSE(WaitFor([&] { return b->flaky->ClaimCalls() > 2; }, milliseconds(100)));
+  const int looks = b->flaky->ClaimCalls();
+
+  std::string later = b->Create([&](core::Task& t) { t.run_at = t0 + seconds(20); });
+  b->Create([&](core::Task& t) { t.run_at = t0 + seconds(10); });  // no earlier than its sleep
+  EXPECT_FALSE(WaitFor([&] { return b->flaky->ClaimCalls() > looks; }, milliseconds(100)));
+
+  std::string sooner = b->Create([&](core::Task& t) { t.run_at = t0 + seconds(5); });
+  ASSERT_TRUE(WaitFor([&] { return b->flaky->ClaimCalls() > looks; }));
+  EXPECT_FALSE(b->executor.IsLive(sooner));
+
+  // Each starts at its time all the same, woken by nothing but the clock.
+  b->clock.Advance(seconds(5));
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(sooner); }));
+  b->clock.Advance(seconds(5));
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(first); }));
+  EXPECT_FALSE(b->executor.IsLive(later));
+  b->clock.Advance(seconds(10));
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(later); }));
+}
+
 TEST(EngineTest, FailedAttemptIsRetriedWithBackoffThenFails) {
   auto b = MakeBundle();
   std::string id = b->Create([](core::Task& t) { t.max_attempts = 2; });

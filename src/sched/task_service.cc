@@ -20,7 +20,7 @@ core::StatusOr<core::TaskInsertResult> TaskService::Create(core::Task task) {
   task.state = core::TaskState::kScheduled;
   task.attempt = 0;
   auto r = store_.TaskInsert(task);
-  if (r.ok() && r->inserted && engine_) engine_->Wake();
+  if (r.ok() && r->inserted && engine_) engine_->WakeFor(r->task.run_at);
   return r;
 }
 
@@ -34,7 +34,13 @@ core::StatusOr<std::vector<core::TaskInsertResult>> TaskService::CreateMany(
     t.attempt = 0;
   }
   auto r = store_.TaskInsertMany(tasks);
-  if (r.ok() && engine_) engine_->Wake();
+  if (r.ok() && engine_) {
+    std::optional<core::Time> earliest;
+    for (const core::TaskInsertResult& x : *r) {
+      if (x.inserted && (!earliest || x.task.run_at < *earliest)) earliest = x.task.run_at;
+    }
+    if (earliest) engine_->WakeFor(*earliest);
+  }
   return r;
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -25,6 +26,8 @@ class FlakyStore final : public core::Store {
 
   void SetDown(bool down) { down_.store(down); }
   core::Store& inner() { return *inner_; }
+  // TaskClaim calls so far, up or down: how often a dispatcher looked.
+  int ClaimCalls() const { return claim_calls_.load(); }
 
   core::StatusOr<core::TaskInsertResult> TaskInsert(const core::Task& t) override {
     if (Down()) return Unavailable();
@@ -43,7 +46,13 @@ class FlakyStore final : public core::Store {
     if (Down()) return Unavailable();
     return inner_->TaskList(p);
   }
+  bool TaskGetAsync(const std::string& id,
+                    std::function<void(core::StatusOr<core::Task>)> done) override {
+    if (Down()) return false;  // the caller's TaskGet then answers kUnavailable
+    return inner_->TaskGetAsync(id, std::move(done));
+  }
   core::StatusOr<std::vector<core::Task>> TaskClaim(const core::TaskClaimParams& p) override {
+    ++claim_calls_;
     if (Down()) return Unavailable();
     return inner_->TaskClaim(p);
   }
@@ -177,6 +186,7 @@ class FlakyStore final : public core::Store {
   }
 
   std::unique_ptr<core::Store> inner_;
+  std::atomic<int> claim_calls_{0};
   std::atomic<bool> down_{false};
 };
 
