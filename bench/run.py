@@ -185,6 +185,7 @@ def sked_throughput(pg, n, nodes, schema):
     start = time.time()
     workers = [SkedNode(db, f"bench-w{i}", DRAIN_CONCURRENCY, ["--db-schema", schema])
                for i in range(nodes)]
+    cpu0 = sum(w.cpu_seconds() for w in workers)
     # Each poll forks psql and a backend: once a second keeps that off the
     # CPU the drain is measured on.
     while pg.psql(busy) == "t":
@@ -193,6 +194,7 @@ def sked_throughput(pg, n, nodes, schema):
             sys.exit("bench: sked throughput did not finish in 10 minutes")
     end = float(pg.psql(f"SELECT extract(epoch FROM max(finished_at)) FROM {schema}.tasks"))
     seconds = end - start
+    cpu = sum(w.cpu_seconds() for w in workers) - cpu0
     for w in workers:
         w.stop()
     once = int(pg.psql(f"SELECT count(*) FROM {schema}.tasks WHERE state = 'succeeded' AND attempt = 1"))
@@ -202,6 +204,7 @@ def sked_throughput(pg, n, nodes, schema):
     return {"peer": "sked", "scenario": "throughput", "n": n, "workers": nodes, "seconds": seconds,
             "jobs_per_s": n / seconds, "ran_once": once == n and claims == n,
             "claim_calls": claim_calls, "finish_calls": finish_calls,
+            "cpu_ms_per_job": cpu * 1000 / n,
             "settings": {"concurrency": DRAIN_CONCURRENCY, "claim_batch": 256,
                          "db_pool": "HTTP handler threads + 4 = 12"}}
 
@@ -563,6 +566,13 @@ def write_report(out, results, quick, charts_dir):
             lines.append(f"| {r['peer']} | {r['workers']} | {r['n']:,} | {r['seconds']:.2f} | "
                          f"{fmt(r['jobs_per_s'])} | {'yes' if r['ran_once'] else '**NO**'} | {vs} |")
         lines.append("")
+        cpu = [r for r in tp if r["peer"] == "sked" and "cpu_ms_per_job" in r]
+        if cpu:
+            lines += ["sked's own CPU per job during the drain (all its nodes, user + system): " +
+                      ", ".join(f"{r['cpu_ms_per_job'] * 1000:.1f} µs with {r['workers']} node(s)"
+                                for r in cpu) +
+                      ". The rest of the two cores goes to PostgreSQL (see bench/README.md for "
+                      "what it spends it on).", ""]
         png = chart(os.path.join(charts_dir, "throughput.png"), "Throughput (no-op jobs/s)", "jobs/s",
                     [(f"{r['peer']} x{r['workers']}", r["jobs_per_s"]) for r in tp])
         if png:
