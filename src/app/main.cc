@@ -100,6 +100,10 @@ core::StatusOr<std::unique_ptr<core::Store>> OpenStore(const ServeConfig& cfg) {
     po.schema = cfg.db_schema;
     // Every handler thread and the engine's three loops may hold a connection.
     po.pool_size = cfg.db_pool_size > 0 ? cfg.db_pool_size : cfg.handler_threads + 4;
+    // Every node looks for new tasks at least once an idle poll, so only a
+    // task due sooner than that needs to wake the others.
+    po.notify_horizon =
+        std::chrono::duration_cast<std::chrono::milliseconds>(sched::kDefaultIdlePoll);
     return store::OpenPostgresStore(po);
   }
   if (db->path != ":memory:") {

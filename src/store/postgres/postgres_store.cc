@@ -23,7 +23,7 @@
 #include "store/postgres/internal/migrations.h"
 #include "store/postgres/internal/pool.h"
 #include "store/postgres/internal/async_reader.h"
-#include "store/postgres/internal/read_batcher.h"
+#include "store/postgres/internal/batcher.h"
 #include "store/postgres/internal/thread_annotations.h"
 
 namespace sked::store {
@@ -43,6 +43,8 @@ using postgres_internal::IntArrayLiteral;
 using postgres_internal::Listener;
 using postgres_internal::Mutex;
 using postgres_internal::MutexLock;
+using postgres_internal::NullableInt64ArrayLiteral;
+using postgres_internal::NullableTextArrayLiteral;
 using postgres_internal::Params;
 using postgres_internal::Pool;
 using postgres_internal::Result;
@@ -222,6 +224,36 @@ constexpr char kInsertTaskNotifySql[] =
     SKED_PG_INSERT_TASK_CTE " SELECT id, pg_notify('" SKED_PG_DUE_CHANNEL "', $17::text) FROM ins";
 
 constexpr char kNotifySql[] = "SELECT pg_notify('" SKED_PG_DUE_CHANNEL "', $1::text)";
+
+// Microseconds since the epoch (int8) as a timestamptz, exactly: each
+// product stays below 2^53, where the interval arithmetic's float8 is exact.
+#define SKED_PG_FROM_MICROS(x)                                                \
+  "('epoch'::timestamptz + (" x " / 1000000) * interval '1 second'"           \
+  " + (" x " % 1000000) * interval '1 microsecond')"
+
+// Many tasks without an idempotency key, their "created" events and one
+// wake-up of the other nodes, in one statement: the columns come as arrays,
+// one element per task ($16: the earliest run_at to notify, or NULL).
+constexpr char kInsertTasksSql[] =
+    "WITH u AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],"
+    "  $5::int8[], $6::text[], $7::jsonb[], $8::jsonb[], $9::int[], $10::int8[], $11::jsonb[],"
+    "  $12::text[], $13::text[], $14::int8[], $15::int8[])"
+    " AS u(id, type, runner, queue, run_at_us, image, command, env, max_attempts, timeout_s,"
+    "  labels, notify_url, schedule_id, occurrence_us, created_at_us)),"
+    " ins AS ("
+    " INSERT INTO tasks (id, type, runner, queue, run_at, state, image,"
+    "  command, env, attempt, max_attempts, free_attempts, timeout_s,"
+    "  idempotency_key, labels, notify_url, schedule_id, occurrence,"
+    "  created_at)"
+    " SELECT id, type, runner, queue, " SKED_PG_FROM_MICROS("run_at_us") ", 'scheduled', image,"
+    "  command, env, 0, max_attempts, 0, timeout_s, NULL, labels, notify_url, schedule_id, "
+    SKED_PG_FROM_MICROS("occurrence_us") ", " SKED_PG_FROM_MICROS("created_at_us") " FROM u"
+    " RETURNING id, created_at),"
+    " ev AS ("
+    " INSERT INTO task_events (task_id, at, state, attempt, message)"
+    " SELECT id, created_at, 'scheduled', 0, 'created' FROM ins)"
+    " SELECT (SELECT count(*) FROM ins),"
+    "  (SELECT pg_notify('" SKED_PG_DUE_CHANNEL "', $16::text) WHERE $16::text IS NOT NULL)";
 
 #define SKED_PG_CAS_UPDATE                                                    \
   "UPDATE tasks SET state = $1, run_at = $2::timestamptz, attempt = $3::int," \
@@ -705,9 +737,12 @@ class PostgresStore final : public core::Store {
  public:
   PostgresStore(const ConnectConfig& config, const PostgresOptions& options)
       : config_(config),
+        notify_horizon_(options.notify_horizon),
         pool_(config, options.pool_size, options.checkout_timeout),
         gets_([this](const std::vector<std::string>& ids) { return TaskGetMany(ids); },
               kGetsInFlight, kMaxGetBatch),
+        inserts_([this](const std::vector<Task>& tasks) { return TaskInsertBatch(tasks); },
+                 kInsertsInFlight, kMaxInsertBatch),
         async_gets_([this] { return Connection::Open(config_); }, SendGetTasks, FinishGetTasks,
                     kGetsInFlight, kMaxGetBatch) {}
   ~PostgresStore() override;
@@ -792,14 +827,28 @@ class PostgresStore final : public core::Store {
   // result for ids[i] is element i.
   std::vector<StatusOr<Task>> TaskGetMany(const std::vector<std::string>& ids);
 
+  // Whether inserting `t` must wake the other nodes (see
+  // PostgresOptions::notify_horizon).
+  bool ShouldNotify(const Task& t) const {
+    return t.run_at < t.created_at + notify_horizon_ || notify_horizon_.count() == 0;
+  }
+
   const ConnectConfig config_;
+  const std::chrono::milliseconds notify_horizon_;
   Pool pool_;
 
   // TaskGet's batches: at most kGetsInFlight statements at once, so the
   // other pooled connections stay free for claims and writes.
   static constexpr int kGetsInFlight = 2;
   static constexpr size_t kMaxGetBatch = 64;
-  postgres_internal::ReadBatcher<StatusOr<Task>> gets_;
+  postgres_internal::Batcher<StatusOr<Task>> gets_;
+  // TaskInsert's batches: concurrent inserts without an idempotency key
+  // share one statement (and one commit and notification); the result for
+  // tasks[i] is element i.
+  std::vector<StatusOr<core::TaskInsertResult>> TaskInsertBatch(const std::vector<Task>& tasks);
+  static constexpr int kInsertsInFlight = 2;
+  static constexpr size_t kMaxInsertBatch = 64;
+  postgres_internal::Batcher<StatusOr<core::TaskInsertResult>, Task> inserts_;
   // TaskGetAsync's reads: as many statements at once, each on one of the
   // reader's own connections (two more than the pool's).
   postgres_internal::AsyncReader async_gets_;
@@ -860,7 +909,91 @@ std::invoke_result_t<Fn, Connection&> PostgresStore::Transact(Fn&& fn) {
 // --- Tasks -------------------------------------------------------------------
 
 StatusOr<core::TaskInsertResult> PostgresStore::TaskInsert(const Task& task) {
-  return Run([&](Connection& conn) { return InsertOne(conn, task, /*notify=*/true); });
+  return inserts_.Call(task);
+}
+
+std::vector<StatusOr<core::TaskInsertResult>> PostgresStore::TaskInsertBatch(
+    const std::vector<Task>& tasks) {
+  std::vector<std::optional<StatusOr<core::TaskInsertResult>>> out(tasks.size());
+  // Tasks without an idempotency key go in one statement; a key needs the
+  // lookup of its holder, so those go one by one.
+  std::vector<size_t> plain;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (!tasks[i].idempotency_key.has_value() && core::IsUuid(tasks[i].id)) plain.push_back(i);
+  }
+  if (plain.size() > 1) {
+    std::vector<std::string> ids, types, runners, queues, images, commands, envs, labels;
+    std::vector<int> max_attempts;
+    std::vector<std::optional<int64_t>> run_ats, timeouts, occurrences, created_ats;
+    std::vector<std::optional<std::string>> notify_urls, schedule_ids;
+    std::optional<Time> notify_at;
+    for (size_t i : plain) {
+      const Task& t = tasks[i];
+      ids.push_back(t.id);
+      types.push_back(t.type);
+      runners.push_back(t.runner);
+      queues.push_back(t.queue);
+      run_ats.push_back(core::ToMicros(t.run_at));
+      images.push_back(t.image);
+      commands.push_back(postgres_internal::EncodeStringList(t.command));
+      envs.push_back(postgres_internal::EncodeStringMap(t.env));
+      max_attempts.push_back(t.max_attempts);
+      timeouts.push_back(t.timeout_s);
+      labels.push_back(postgres_internal::EncodeStringMap(t.labels));
+      notify_urls.push_back(t.notify_url);
+      schedule_ids.push_back(t.schedule_id);
+      occurrences.push_back(t.occurrence ? std::optional<int64_t>(core::ToMicros(*t.occurrence))
+                                         : std::nullopt);
+      created_ats.push_back(core::ToMicros(t.created_at));
+      if (ShouldNotify(t) && (!notify_at || t.run_at < *notify_at)) notify_at = t.run_at;
+    }
+    Params p;
+    p.Add(TextArrayLiteral(ids))
+        .Add(TextArrayLiteral(types))
+        .Add(TextArrayLiteral(runners))
+        .Add(TextArrayLiteral(queues))
+        .Add(NullableInt64ArrayLiteral(run_ats))
+        .Add(TextArrayLiteral(images))
+        .Add(TextArrayLiteral(commands))
+        .Add(TextArrayLiteral(envs))
+        .Add(IntArrayLiteral(max_attempts))
+        .Add(NullableInt64ArrayLiteral(timeouts))
+        .Add(TextArrayLiteral(labels))
+        .Add(NullableTextArrayLiteral(notify_urls))
+        .Add(NullableTextArrayLiteral(schedule_ids))
+        .Add(NullableInt64ArrayLiteral(occurrences))
+        .Add(NullableInt64ArrayLiteral(created_ats));
+    if (notify_at.has_value()) {
+      p.Add(MicrosText(*notify_at));
+    } else {
+      p.AddNull();
+    }
+    StatusOr<int64_t> inserted = Run([&](Connection& conn) -> StatusOr<int64_t> {
+      ASSIGN_OR_RETURN(Result r, conn.Exec(kInsertTasksSql, p, "insert tasks"));
+      return r.Int(0, 0);
+    });
+    if (inserted.ok() && *inserted == static_cast<int64_t>(plain.size())) {
+      for (size_t i : plain) {
+        Task t = tasks[i];
+        t.state = TaskState::kScheduled;
+        out[i] = core::TaskInsertResult{.task = std::move(t), .inserted = true};
+      }
+    } else if (!inserted.ok() && inserted.status().code() == core::StatusCode::kUnavailable) {
+      // The connection dropped: the commit may or may not have happened, as
+      // for an insert alone, and each caller learns just that.
+      for (size_t i : plain) out[i] = inserted.status();
+    }
+    // Otherwise one task failed the statement, and with it all the others:
+    // each on its own below, so each caller gets its own outcome.
+  }
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (out[i].has_value()) continue;
+    out[i] = Run([&](Connection& conn) { return InsertOne(conn, tasks[i], ShouldNotify(tasks[i])); });
+  }
+  std::vector<StatusOr<core::TaskInsertResult>> answers;
+  answers.reserve(out.size());
+  for (auto& a : out) answers.push_back(std::move(*a));
+  return answers;
 }
 
 StatusOr<std::vector<core::TaskInsertResult>> PostgresStore::TaskInsertMany(
@@ -869,24 +1002,24 @@ StatusOr<std::vector<core::TaskInsertResult>> PostgresStore::TaskInsertMany(
   return Transact([&](Connection& conn) -> StatusOr<std::vector<core::TaskInsertResult>> {
     std::vector<core::TaskInsertResult> out;
     out.reserve(tasks.size());
-    std::optional<Time> earliest;
+    std::optional<Time> notify_at;
     for (const Task& t : tasks) {
       // A key repeated within the batch finds the earlier element, which
       // this transaction has already written.
       ASSIGN_OR_RETURN(core::TaskInsertResult r, InsertOne(conn, t, /*notify=*/false));
-      if (r.inserted && (!earliest || r.task.run_at < *earliest)) {
-        earliest = r.task.run_at;
+      if (r.inserted && ShouldNotify(r.task) && (!notify_at || r.task.run_at < *notify_at)) {
+        notify_at = r.task.run_at;
       }
       out.push_back(std::move(r));
     }
-    if (earliest.has_value()) RETURN_IF_ERROR(Notify(conn, *earliest));
+    if (notify_at.has_value()) RETURN_IF_ERROR(Notify(conn, *notify_at));
     return out;
   });
 }
 
 StatusOr<Task> PostgresStore::TaskGet(const std::string& id) {
   RETURN_IF_ERROR(CheckTaskId(id));
-  return gets_.Read(id);
+  return gets_.Call(id);
 }
 
 std::vector<StatusOr<Task>> PostgresStore::TaskGetMany(const std::vector<std::string>& ids) {
@@ -1827,6 +1960,9 @@ StatusOr<std::unique_ptr<core::Store>> OpenPostgresStore(const PostgresOptions& 
   }
   if (options.connect_timeout.count() < 1) {
     return core::InvalidArgumentError("postgres: connect_timeout must be at least 1 s");
+  }
+  if (options.notify_horizon.count() < 0) {
+    return core::InvalidArgumentError("postgres: notify_horizon must not be negative");
   }
   if (options.statement_timeout.count() < 0) {
     return core::InvalidArgumentError("postgres: statement_timeout must not be negative");

@@ -68,6 +68,14 @@ struct PostgresOptions {
   // kUnavailable; 0 disables it.
   // Default: kDefaultPostgresStatementTimeout (30 s).
   std::chrono::milliseconds statement_timeout = kDefaultPostgresStatementTimeout;
+
+  // An inserted task due at least this long after its created_at wakes no
+  // node (no NOTIFY): every node's dispatcher looks at the store at least
+  // this often anyway (the engine's idle poll), and then learns its run_at.
+  // A NOTIFY signals every listening backend and serialises the commits
+  // that send one. Zero: every insert notifies.
+  // Default: zero.
+  std::chrono::milliseconds notify_horizon{0};
 };
 
 // Connects, creates options.schema if missing and migrates it. On OK the

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <future>
+#include <map>
 #include <memory>
 #include <latch>
 #include <mutex>
@@ -460,6 +461,116 @@ TEST_F(PostgresStoreTest, TaskGetAsyncUnderLoadAnswersEachReadWithItsTask) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
+// ===== Inserts in groups ======================================================
+
+// Concurrent TaskInsert calls share statements (Batcher; one multi-row
+// INSERT for the tasks without an idempotency key): each caller still gets
+// what inserting alone gives it, and every field arrives as given. Two
+// callers with one idempotency key get one task; a value PostgreSQL refuses
+// fails its own insert only.
+TEST_F(PostgresStoreTest, ConcurrentInsertsEachGetTheirOwnOutcome) {
+  constexpr int kThreads = 8;
+  constexpr int kEach = 40;
+  std::unique_ptr<core::Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  // Made up front: the factory is not shared across threads.
+  std::vector<std::vector<Task>> plans(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kEach; ++i) {
+      plans[t].push_back(factory_.Make([&](Task& x) {
+        x.run_at = kT0 + seconds(t * 100 + i) + std::chrono::microseconds(i * 37 + 1);
+        x.created_at = kT0 - std::chrono::microseconds(t * 1000 + i);
+        if (i % 3 == 0) {
+          x.runner = "docker";
+          x.type = "container";
+          x.image = "busybox:" + std::to_string(i);
+          x.command = {"sh", "-c", "echo \"quoted\" \\ back"};
+          x.env = {{"A", "1"}, {"B", "two words"}};
+        }
+        x.queue = i % 2 == 0 ? "default" : "q" + std::to_string(t);
+        x.max_attempts = 1 + i % 5;
+        x.timeout_s = 60 + i;
+        x.labels = {{"team", "t" + std::to_string(t)}, {"n", std::to_string(i)}};
+        if (i % 4 == 1) x.notify_url = "http://127.0.0.1:9/hook/" + std::to_string(i);
+        if (i % 6 == 2) {
+          x.schedule_id = "sched-" + std::to_string(t);
+          x.occurrence = x.run_at;
+        }
+        // Pairs of threads race for the same keys.
+        if (i % 4 == 0) x.idempotency_key = "key-" + std::to_string(t / 2) + "-" + std::to_string(i);
+        if (i % 10 == 5) x.labels["bad"] = std::string("nul\0inside", 10);
+      }));
+    }
+  }
+  std::vector<std::vector<core::StatusOr<core::TaskInsertResult>>> got(kThreads);
+  std::latch go(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      go.arrive_and_wait();
+      for (const Task& task : plans[t]) got[t].push_back(store->TaskInsert(task));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+
+  std::map<std::string, std::set<std::string>> ids_by_key;
+  std::map<std::string, int> inserted_by_key;
+  int inserted = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kEach; ++i) {
+      const Task& want = plans[t][i];
+      const core::StatusOr<core::TaskInsertResult>& r = got[t][i];
+      SCOPED_TRACE("thread " + std::to_string(t) + " insert " + std::to_string(i));
+      if (i % 10 == 5) {
+        EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+        EXPECT_EQ(store->TaskGet(want.id).status().code(), StatusCode::kNotFound);
+        continue;
+      }
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      inserted += r->inserted;
+      if (want.idempotency_key) {
+        ids_by_key[*want.idempotency_key].insert(r->task.id);
+        inserted_by_key[*want.idempotency_key] += r->inserted;
+        if (!r->inserted) continue;
+      }
+      EXPECT_TRUE(r->inserted);
+      EXPECT_EQ(r->task.id, want.id);
+      // Committed when TaskInsert returned, with every field as given.
+      auto read = store->TaskGet(want.id);
+      ASSERT_TRUE(read.ok()) << read.status().ToString();
+      EXPECT_EQ(read->type, want.type);
+      EXPECT_EQ(read->runner, want.runner);
+      EXPECT_EQ(read->queue, want.queue);
+      EXPECT_EQ(read->run_at, want.run_at);
+      EXPECT_EQ(read->state, TaskState::kScheduled);
+      EXPECT_EQ(read->image, want.image);
+      EXPECT_EQ(read->command, want.command);
+      EXPECT_EQ(read->env, want.env);
+      EXPECT_EQ(read->attempt, 0);
+      EXPECT_EQ(read->max_attempts, want.max_attempts);
+      EXPECT_EQ(read->timeout_s, want.timeout_s);
+      EXPECT_EQ(read->idempotency_key, want.idempotency_key);
+      EXPECT_EQ(read->labels, want.labels);
+      EXPECT_EQ(read->notify_url, want.notify_url);
+      EXPECT_EQ(read->schedule_id, want.schedule_id);
+      EXPECT_EQ(read->occurrence, want.occurrence);
+      EXPECT_EQ(read->created_at, want.created_at);
+      auto events = store->TaskEventList(want.id);
+      ASSERT_TRUE(events.ok()) << events.status().ToString();
+      ASSERT_EQ(events->size(), 1u);
+      EXPECT_EQ(events->front().message, "created");
+      EXPECT_EQ(events->front().at, want.created_at);
+    }
+  }
+  for (const auto& [key, ids] : ids_by_key) {
+    EXPECT_EQ(ids.size(), 1u) << key << ": both callers get the one task";
+    EXPECT_EQ(inserted_by_key[key], 1) << key;
+  }
+  auto counts = store->TaskCountByState();
+  ASSERT_TRUE(counts.ok()) << counts.status().ToString();
+  EXPECT_EQ((*counts)[TaskState::kScheduled], inserted);
+}
+
 // ===== Labels ================================================================
 
 // A label filter pages through task_labels (migration 0011), not through the
@@ -550,6 +661,51 @@ TEST_F(PostgresStoreTest, LabelIndexHoldsTasksFromBeforeItsMigration) {
 }
 
 // ===== LISTEN / NOTIFY =======================================================
+
+// With a notify horizon, only a task due within it of its creation wakes the
+// other nodes; one due later is found by their next look (they look at least
+// once a horizon). Notifications arrive in commit order, so a later task
+// inserted first would have been seen before the sooner one.
+TEST_F(PostgresStoreTest, OnlyTasksDueWithinTheNotifyHorizonWakeOtherNodes) {
+  PostgresOptions o = Options();
+  o.notify_horizon = std::chrono::milliseconds(500);
+  auto opened = OpenPostgresStore(o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<core::Store> a = std::move(opened).value();
+  auto b = Open();
+  ASSERT_NE(b, nullptr);
+  DueRecorder rec;
+  b->TaskSubscribeDue(rec.Fn());
+  ASSERT_TRUE(WaitFor([&] { return rec.Connects() >= 1; })) << "the listener did not connect";
+
+  // The factory's tasks are created at kT0.
+  auto at = [&](Time run_at) { return factory_.Make([&](Task& t) { t.run_at = run_at; }); };
+  std::vector<Time> later;
+  for (int i = 0; i < 8; ++i) later.push_back(kT0 + std::chrono::milliseconds(500 + i));
+  ASSERT_TRUE(a->TaskInsert(at(later[0])).ok());
+  ASSERT_TRUE(a->TaskInsertMany({at(later[1]), at(later[2])}).ok());
+  {
+    // Concurrent inserts: the multi-row statement.
+    std::vector<Task> tasks;
+    for (int i = 3; i < 8; ++i) tasks.push_back(at(later[i]));
+    std::vector<std::thread> threads;
+    for (const Task& t : tasks) {
+      threads.emplace_back([&, t] { EXPECT_TRUE(a->TaskInsert(t).ok()); });
+    }
+    for (std::thread& t : threads) t.join();
+  }
+  const Time soon = kT0 + std::chrono::milliseconds(499);
+  ASSERT_TRUE(a->TaskInsert(at(soon)).ok());
+  EXPECT_TRUE(WaitFor([&] { return rec.Saw(soon); }, seconds(5))) << "no wake-up for a due task";
+  for (Time t : later) EXPECT_FALSE(rec.Saw(t)) << "a task due after the horizon woke a node";
+
+  // In a batch, the earliest task due within the horizon is what wakes.
+  const Time batch_soon = kT0 - seconds(1);
+  ASSERT_TRUE(a->TaskInsertMany({at(kT0 + seconds(60)), at(batch_soon)}).ok());
+  EXPECT_TRUE(WaitFor([&] { return rec.Saw(batch_soon); }, seconds(5)));
+  EXPECT_FALSE(rec.Saw(kT0 + seconds(60)));
+  b->TaskSubscribeDue({});
+}
 
 TEST_F(PostgresStoreTest, SubscriberWakesWhenAnotherStoreMakesTasksDue) {
   auto a = Open();

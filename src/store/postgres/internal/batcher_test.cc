@@ -1,4 +1,4 @@
-#include "store/postgres/internal/read_batcher.h"
+#include "store/postgres/internal/batcher.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -60,21 +60,21 @@ class GatedBatches {
 
 // Polls until `n` reads wait in the batcher (threads cannot announce that
 // they have blocked inside Read).
-void WaitForWaiting(ReadBatcher<std::string>& b, size_t n) {
+void WaitForWaiting(Batcher<std::string>& b, size_t n) {
   while (b.Waiting() != n) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
-TEST(ReadBatcherTest, AReadAloneRunsAtOnceByItself) {
+TEST(BatcherTest, AReadAloneRunsAtOnceByItself) {
   std::vector<std::vector<std::string>> seen;
-  ReadBatcher<std::string> b(
+  Batcher<std::string> b(
       [&](const std::vector<std::string>& keys) {
         seen.push_back(keys);
         return std::vector<std::string>{"v:" + keys.front()};
       },
       /*max_in_flight=*/1, /*max_batch=*/64);
 
-  EXPECT_EQ(b.Read("a"), "v:a");
-  EXPECT_EQ(b.Read("b"), "v:b");
+  EXPECT_EQ(b.Call("a"), "v:a");
+  EXPECT_EQ(b.Call("b"), "v:b");
   EXPECT_THAT(seen, ElementsAre(ElementsAre("a"), ElementsAre("b")));
   EXPECT_EQ(b.BatchesAndReads(), std::make_pair(size_t{2}, size_t{2}));
 }
@@ -84,14 +84,14 @@ TEST(ReadBatcherTest, AReadAloneRunsAtOnceByItself) {
 // batches the function saw, in order.
 std::vector<std::vector<std::string>> ReadNineBehindAHeldOne(size_t max_batch) {
   GatedBatches gate;
-  ReadBatcher<std::string> b([&](const auto& keys) { return gate.Answer(keys); },
+  Batcher<std::string> b([&](const auto& keys) { return gate.Answer(keys); },
                              /*max_in_flight=*/1, max_batch);
   std::vector<std::string> got(9);
   std::vector<std::thread> threads;
-  threads.emplace_back([&] { got[0] = b.Read("k0"); });
+  threads.emplace_back([&] { got[0] = b.Call("k0"); });
   gate.WaitRunning(1);
   for (int i = 1; i < 9; ++i) {
-    threads.emplace_back([&, i] { got[i] = b.Read("k" + std::to_string(i)); });
+    threads.emplace_back([&, i] { got[i] = b.Call("k" + std::to_string(i)); });
   }
   WaitForWaiting(b, 8);
   gate.Open();
@@ -102,7 +102,7 @@ std::vector<std::vector<std::string>> ReadNineBehindAHeldOne(size_t max_batch) {
   return gate.batches();
 }
 
-TEST(ReadBatcherTest, ReadsThatArriveDuringABatchShareTheNextOne) {
+TEST(BatcherTest, ReadsThatArriveDuringABatchShareTheNextOne) {
   auto batches = ReadNineBehindAHeldOne(/*max_batch=*/64);
   ASSERT_EQ(batches.size(), 2u);
   // The first batch had started before the others arrived: it holds k0 alone.
@@ -110,23 +110,23 @@ TEST(ReadBatcherTest, ReadsThatArriveDuringABatchShareTheNextOne) {
   EXPECT_THAT(batches[1], UnorderedElementsAre("k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8"));
 }
 
-TEST(ReadBatcherTest, ABatchHoldsAtMostMaxBatchReads) {
+TEST(BatcherTest, ABatchHoldsAtMostMaxBatchReads) {
   std::vector<size_t> sizes;
   for (const auto& batch : ReadNineBehindAHeldOne(/*max_batch=*/3)) sizes.push_back(batch.size());
   EXPECT_THAT(sizes, ElementsAre(1, 3, 3, 2));
 }
 
-TEST(ReadBatcherTest, UpToMaxInFlightBatchesRunAtOnce) {
+TEST(BatcherTest, UpToMaxInFlightBatchesRunAtOnce) {
   GatedBatches gate;
-  ReadBatcher<std::string> b([&](const auto& keys) { return gate.Answer(keys); },
+  Batcher<std::string> b([&](const auto& keys) { return gate.Answer(keys); },
                              /*max_in_flight=*/2, /*max_batch=*/64);
 
   std::string a, c, d;
-  std::thread ta([&] { a = b.Read("a"); });
+  std::thread ta([&] { a = b.Call("a"); });
   gate.WaitRunning(1);
-  std::thread tc([&] { c = b.Read("c"); });
+  std::thread tc([&] { c = b.Call("c"); });
   gate.WaitRunning(2);  // a second batch started while the first still runs
-  std::thread td([&] { d = b.Read("d"); });
+  std::thread td([&] { d = b.Call("d"); });
   WaitForWaiting(b, 1);  // a third waits: two are in flight
   gate.Open();
   ta.join();
@@ -139,22 +139,22 @@ TEST(ReadBatcherTest, UpToMaxInFlightBatchesRunAtOnce) {
   EXPECT_THAT(gate.batches(), ElementsAre(ElementsAre("a"), ElementsAre("c"), ElementsAre("d")));
 }
 
-TEST(ReadBatcherTest, EveryReadOfAFailedBatchGetsItsError) {
-  ReadBatcher<std::string> b(
+TEST(BatcherTest, EveryReadOfAFailedBatchGetsItsError) {
+  Batcher<std::string> b(
       [](const std::vector<std::string>&) -> std::vector<std::string> {
         throw std::runtime_error("no database");
       },
       /*max_in_flight=*/1, /*max_batch=*/64);
-  EXPECT_THROW(b.Read("a"), std::runtime_error);
-  EXPECT_THROW(b.Read("b"), std::runtime_error);
+  EXPECT_THROW(b.Call("a"), std::runtime_error);
+  EXPECT_THROW(b.Call("b"), std::runtime_error);
 }
 
 // Many threads, small batches: every read gets its own answer, none is lost
 // or left asleep (that would hang the test), and the work was shared.
-TEST(ReadBatcherTest, ManyThreadsEachGetTheirOwnAnswer) {
+TEST(BatcherTest, ManyThreadsEachGetTheirOwnAnswer) {
   constexpr int kThreads = 8;
   constexpr int kReads = 2000;
-  ReadBatcher<std::string> b(
+  Batcher<std::string> b(
       [](const std::vector<std::string>& keys) {
         std::vector<std::string> out;
         for (const std::string& k : keys) out.push_back("v:" + k);
@@ -168,7 +168,7 @@ TEST(ReadBatcherTest, ManyThreadsEachGetTheirOwnAnswer) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kReads; ++i) {
         const std::string key = std::to_string(t) + "/" + std::to_string(i);
-        if (b.Read(key) != "v:" + key) ++wrong;
+        if (b.Call(key) != "v:" + key) ++wrong;
       }
     });
   }

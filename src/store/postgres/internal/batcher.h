@@ -1,18 +1,19 @@
-// File: store/postgres/internal/read_batcher.h
+// File: store/postgres/internal/batcher.h
 //
-// Coalesces concurrent point reads into one statement ("smart batching", as
-// in group commit). A read that finds fewer than max_in_flight batches
-// running starts one at once; otherwise it waits, and when a batch ends the
-// next one takes every read waiting by then (up to max_batch). Alone, a read
-// runs by itself with no added delay; under load one statement answers many
-// callers, so PostgreSQL's cost per statement (a snapshot, the executor's
-// start-up, a round trip, a wake-up on both sides) is shared.
+// Coalesces concurrent calls into one statement ("smart batching", as in
+// group commit): the store's point reads (TaskGet) and single inserts
+// (TaskInsert). A call that finds fewer than max_in_flight batches running
+// starts one at once; otherwise it waits, and when a batch ends the next one
+// takes every call waiting by then (up to max_batch). Alone, a call runs by
+// itself with no added delay; under load one statement answers many callers,
+// so PostgreSQL's cost per statement (a snapshot, the executor's start-up, a
+// round trip, a commit, a wake-up on both sides) is shared.
 //
-// A batch starts only after every read it holds has arrived, so each caller
-// still sees a snapshot taken after its call began: a client that wrote a
-// task and then reads it sees its write.
+// A batch starts only after every call it holds has arrived, and a call
+// returns only after its batch ended: a client that wrote a task and then
+// reads it sees its write, and an insert has committed when it returns.
 //
-// Each waiting read sleeps on a condition variable of its own and is woken
+// Each waiting call sleeps on a condition variable of its own and is woken
 // once: by the batch that answers it, or to run the next batch itself. One
 // shared condition variable woke every waiter at the end of each batch, and
 // std::binary_semaphore spins in sched_yield before it sleeps (15 % of the
@@ -36,21 +37,21 @@ namespace sked::store::postgres_internal {
 
 // Thread safety: safe for concurrent use. The batch function runs on the
 // calling threads, at most max_in_flight at a time, without the lock held.
-template <typename Result>
-class ReadBatcher {
+template <typename Result, typename Key = std::string>
+class Batcher {
  public:
   // Answers keys[i] with element i of its result; returns exactly
   // keys.size() results. Should it throw, every read of the batch throws
   // the same exception.
-  using BatchFn = std::function<std::vector<Result>(const std::vector<std::string>& keys)>;
+  using BatchFn = std::function<std::vector<Result>(const std::vector<Key>& keys)>;
 
   // REQUIRES: max_in_flight >= 1, max_batch >= 1.
-  ReadBatcher(BatchFn fn, int max_in_flight, size_t max_batch)
+  Batcher(BatchFn fn, int max_in_flight, size_t max_batch)
       : fn_(std::move(fn)), max_in_flight_(max_in_flight), max_batch_(max_batch) {}
-  ReadBatcher(const ReadBatcher&) = delete;
-  ReadBatcher& operator=(const ReadBatcher&) = delete;
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
 
-  Result Read(const std::string& key) SKED_PG_LOCKS_EXCLUDED(mu_) {
+  Result Call(const Key& key) SKED_PG_LOCKS_EXCLUDED(mu_) {
     Waiter me{.key = &key};
     MutexLock lock(&mu_);
     waiting_.push_back(&me);
@@ -107,7 +108,7 @@ class ReadBatcher {
 
  private:
   struct Waiter {
-    const std::string* key;
+    const Key* key;
     // Set by whoever ran its batch; read by its own thread once done.
     std::optional<Result> result;
     std::exception_ptr error;
@@ -125,7 +126,7 @@ class ReadBatcher {
 
   // Without the lock: the batch's waiters are asleep, or this thread.
   void Run(const std::vector<Waiter*>& batch) {
-    std::vector<std::string> keys;
+    std::vector<Key> keys;
     keys.reserve(batch.size());
     for (const Waiter* w : batch) keys.push_back(*w->key);
     try {
