@@ -308,7 +308,7 @@ end
 
 
 def wrk_get_many(node, ids, seconds, connections=32):
-    """wrk GETs of one task, cycling over `ids`."""
+    """wrk GETs of one task, cycling over `ids` (not empty)."""
     lua = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     lua.write(GET_MANY_LUA.format(ids=",".join(f'"{i}"' for i in ids)))
     lua.close()
@@ -387,8 +387,12 @@ def sked_scale(pg, n, seconds, schema):
     os.sync()
     log(f"sked scale: {n} tasks written and analyzed in {time.time() - t:.0f}s")
     node = SkedNode(pg.dsn, "bench-scale", 0, ["--db-schema", schema])
-    # 2 000 tasks spread over the whole table, read in turn.
-    ids = pg.psql(f"SELECT id FROM {schema}.tasks TABLESAMPLE SYSTEM (0.1) LIMIT 2000").split()
+    # 2 000 tasks spread over the whole table (a sample of about four times
+    # as many pages' rows), read in turn.
+    pct = min(100.0, 2000 * 100.0 * 4 / n)
+    ids = pg.psql(f"SELECT id FROM {schema}.tasks TABLESAMPLE SYSTEM ({pct}) LIMIT 2000").split()
+    if not ids:
+        sys.exit("bench: scale: the sample of tasks to GET is empty")
     # The second page of a day in the middle of the history (keyset cursor).
     day = node.get("/v1/tasks?limit=50&since=2026-11-15T00:00:00Z&until=2026-11-16T00:00:00Z")
     # 4 connections: the p99 of a request, not of a queue 32 deep in front of
