@@ -6,9 +6,9 @@
 // threads. Bodies over `body_limit` are answered 413 without reaching a handler.
 //
 // An optional async handler is offered each request first, on the I/O thread,
-// and answers the ones it can without blocking (GET of one task on
-// PostgreSQL, whose reads have a thread of their own); Stop waits for the
-// answers it owes.
+// and answers the ones it can without blocking (GET of one task: on
+// PostgreSQL its read has a thread of its own, on SQLite it runs at once on a
+// free read connection); Stop waits for the answers it owes.
 //
 // Thread safety: Start/Stop from one thread; the handlers are called concurrently.
 #pragma once

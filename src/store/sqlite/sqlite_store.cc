@@ -390,6 +390,8 @@ class SqliteStore final : public core::Store {
   StatusOr<std::vector<core::TaskInsertResult>> TaskInsertMany(
       const std::vector<Task>& tasks) override;
   StatusOr<Task> TaskGet(const std::string& id) override;
+  bool TaskGetAsync(const std::string& id,
+                    std::function<void(StatusOr<Task>)> done) override;
   StatusOr<core::TaskPage> TaskList(
       const core::TaskListParams& params) override;
   StatusOr<std::vector<Task>> TaskClaim(
@@ -600,6 +602,26 @@ StatusOr<std::vector<core::TaskInsertResult>> SqliteStore::TaskInsertMany(
 
 StatusOr<Task> SqliteStore::TaskGet(const std::string& id) {
   return Read([&](Connection& conn) { return LoadLiveTask(conn, id); });
+}
+
+// Answered at once on the caller's thread, when a read connection is free:
+// in WAL mode a reader never waits for the writer, and taking only a free
+// one means never waiting for another read. Otherwise declined.
+bool SqliteStore::TaskGetAsync(const std::string& id,
+                               std::function<void(StatusOr<Task>)> done) {
+  const size_t n = readers_.size();
+  if (n == 0) return false;
+  const size_t start = next_reader_.fetch_add(1, std::memory_order_relaxed) % n;
+  for (size_t i = 0; i < n; ++i) {
+    Reader& r = *readers_[(start + i) % n];
+    if (!r.mu.TryLock()) continue;
+    auto load = [&](Connection& conn) { return LoadLiveTask(conn, id); };
+    StatusOr<Task> t = InReadTransaction(*r.conn, load);
+    r.mu.Unlock();
+    done(std::move(t));
+    return true;
+  }
+  return false;
 }
 
 StatusOr<core::TaskPage> SqliteStore::TaskList(
