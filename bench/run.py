@@ -170,6 +170,14 @@ WORKER_CONCURRENCY = 256
 DRAIN_CONCURRENCY = 4096
 
 
+def drop_and_settle(pg, schema):
+    """Drops a finished scenario's schema (as each peer's database is dropped)
+    and writes out what it dirtied, so that neither autovacuum working through
+    its dead rows nor a checkpoint of its pages loads the next measurement."""
+    pg.psql(f"DROP SCHEMA {schema} CASCADE")
+    pg.psql("CHECKPOINT")
+
+
 def sked_throughput(pg, n, nodes, schema):
     db = pg.dsn
     api = SkedNode(db, "bench-api", 0, ["--db-schema", schema])
@@ -201,6 +209,7 @@ def sked_throughput(pg, n, nodes, schema):
     claim_calls = int(pg.psql(f"SELECT count(DISTINCT (node, at)) FROM {schema}.task_events WHERE message = 'claimed'"))
     finish_calls = int(pg.psql(f"SELECT count(DISTINCT (node, at)) FROM {schema}.task_events WHERE state = 'succeeded'"))
     claims = int(pg.psql(f"SELECT count(*) FROM {schema}.task_events WHERE message = 'claimed'"))
+    drop_and_settle(pg, schema)
     return {"peer": "sked", "scenario": "throughput", "n": n, "workers": nodes, "seconds": seconds,
             "jobs_per_s": n / seconds, "ran_once": once == n and claims == n,
             "claim_calls": claim_calls, "finish_calls": finish_calls,
@@ -239,6 +248,7 @@ def sked_lateness(pg, n, spread_s, schema, scenario="lateness"):
     rows = pg.psql(f"SELECT extract(epoch FROM started_at - run_at) * 1000 FROM {schema}.tasks").split()
     late = [float(x) for x in rows]
     once = int(pg.psql(f"SELECT count(*) FROM {schema}.task_events WHERE message = 'claimed'")) == n
+    drop_and_settle(pg, schema)
     return {"peer": "sked", "scenario": scenario, "n": n, "spread_s": spread_s,
             "p50_ms": percentile(late, 50), "p99_ms": percentile(late, 99), "max_ms": max(late),
             "min_ms": min(late), "ran_once": once, "cpu_ms_per_job": cpu * 1000 / n,
@@ -266,6 +276,7 @@ def run_peer(peer, args, pg):
         return json.loads(out.strip().splitlines()[-1])
     finally:
         pg.psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        pg.psql("CHECKPOINT")  # as drop_and_settle does for sked
 
 
 # --- wrk and pgbench ------------------------------------------------------------
