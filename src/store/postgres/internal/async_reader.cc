@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace sked::store::postgres_internal {
@@ -130,7 +131,9 @@ void AsyncReader::Loop() {
       fds.push_back(pollfd{.fd = slot.conn->socket(), .events = POLLIN, .revents = 0});
       polled.push_back(&slot);
     }
-    if (::poll(fds.data(), fds.size(), -1) < 0) continue;  // EINTR
+    // Without a wake pipe (pipe2 failed), look at the queue every millisecond.
+    const int timeout_ms = wake_pipe_[0] < 0 ? 1 : -1;
+    if (::poll(fds.data(), fds.size(), timeout_ms) < 0) continue;  // EINTR
     if (fds[0].revents != 0) {
       char buf[64];
       while (::read(wake_pipe_[0], buf, sizeof buf) > 0) {
