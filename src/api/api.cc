@@ -218,7 +218,11 @@ HttpResponse Api::Handle(const HttpRequest& req) {
 }
 
 bool Api::HandleAsync(const HttpRequest& req, std::function<void(HttpResponse)> reply) {
+  // Cheap tests first, so that other requests are not routed twice.
   if (req.method != "GET") return false;
+  const std::string_view path = req.path;
+  const size_t id_at = path.starts_with("/v1/tasks/") ? 10 : path.starts_with("/task/") ? 6 : 0;
+  if (id_at == 0 || path.find('/', id_at) != std::string_view::npos) return false;
   auto m = router_.Route(req.method, req.path);
   if (!m.handler || (m.pattern != "/v1/tasks/{id}" && m.pattern != "/task/{id}")) return false;
   if (!Authorized(req)) return false;  // Handle answers 401

@@ -962,12 +962,8 @@ std::vector<StatusOr<core::TaskInsertResult>> PostgresStore::TaskInsertBatch(
         .Add(NullableTextArrayLiteral(notify_urls))
         .Add(NullableTextArrayLiteral(schedule_ids))
         .Add(NullableInt64ArrayLiteral(occurrences))
-        .Add(NullableInt64ArrayLiteral(created_ats));
-    if (notify_at.has_value()) {
-      p.Add(MicrosText(*notify_at));
-    } else {
-      p.AddNull();
-    }
+        .Add(NullableInt64ArrayLiteral(created_ats))
+        .Add(notify_at ? std::optional<std::string>(MicrosText(*notify_at)) : std::nullopt);
     StatusOr<int64_t> inserted = Run([&](Connection& conn) -> StatusOr<int64_t> {
       ASSIGN_OR_RETURN(Result r, conn.Exec(kInsertTasksSql, p, "insert tasks"));
       return r.Int(0, 0);
