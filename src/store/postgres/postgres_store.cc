@@ -650,12 +650,9 @@ std::string MessageOr(const std::string& message, std::string_view fallback) {
 
 // Inserts one task, or returns the live task holding its idempotency key.
 // With `notify`, the insert itself wakes other nodes.
-StatusOr<core::TaskInsertResult> InsertOne(Connection& conn, const Task& task, bool notify) {
-  if (task.id.empty()) return core::InvalidArgumentError("task id is empty");
-  if (!core::IsUuid(task.id)) {
-    return core::InvalidArgumentError("task id " + task.id + " is not a UUID");
-  }
-  // A new task starts fresh whatever the caller left in the run-time fields.
+// `task` as inserted: a new task starts fresh whatever the caller left in
+// the run-time fields.
+Task FreshTask(const Task& task) {
   Task t = task;
   t.state = TaskState::kScheduled;
   t.attempt = 0;
@@ -667,6 +664,15 @@ StatusOr<core::TaskInsertResult> InsertOne(Connection& conn, const Task& task, b
   t.error.reset();
   ClearLease(t);
   t.handle.reset();
+  return t;
+}
+
+StatusOr<core::TaskInsertResult> InsertOne(Connection& conn, const Task& task, bool notify) {
+  if (task.id.empty()) return core::InvalidArgumentError("task id is empty");
+  if (!core::IsUuid(task.id)) {
+    return core::InvalidArgumentError("task id " + task.id + " is not a UUID");
+  }
+  Task t = FreshTask(task);
 
   // The key's holder may be deleted between the insert that lost to it and
   // the lookup; then the key is free and the insert runs again.
@@ -970,9 +976,7 @@ std::vector<StatusOr<core::TaskInsertResult>> PostgresStore::TaskInsertBatch(
     });
     if (inserted.ok() && *inserted == static_cast<int64_t>(plain.size())) {
       for (size_t i : plain) {
-        Task t = tasks[i];
-        t.state = TaskState::kScheduled;
-        out[i] = core::TaskInsertResult{.task = std::move(t), .inserted = true};
+        out[i] = core::TaskInsertResult{.task = FreshTask(tasks[i]), .inserted = true};
       }
     } else if (!inserted.ok() && inserted.status().code() == core::StatusCode::kUnavailable) {
       // The connection dropped: the commit may or may not have happened, as

@@ -499,6 +499,11 @@ TEST_F(PostgresStoreTest, ConcurrentInsertsEachGetTheirOwnOutcome) {
         // Pairs of threads race for the same keys.
         if (i % 4 == 0) x.idempotency_key = "key-" + std::to_string(t / 2) + "-" + std::to_string(i);
         if (i % 10 == 5) x.labels["bad"] = std::string("nul\0inside", 10);
+        // Run-time fields a caller left behind: an insert starts fresh.
+        x.attempt = 4;
+        x.started_at = kT0;
+        x.error = "left over";
+        x.lease_owner = "node-z";
       }));
     }
   }
@@ -535,6 +540,11 @@ TEST_F(PostgresStoreTest, ConcurrentInsertsEachGetTheirOwnOutcome) {
       }
       EXPECT_TRUE(r->inserted);
       EXPECT_EQ(r->task.id, want.id);
+      EXPECT_EQ(r->task.state, TaskState::kScheduled);
+      EXPECT_EQ(r->task.attempt, 0);
+      EXPECT_FALSE(r->task.started_at.has_value());
+      EXPECT_FALSE(r->task.error.has_value());
+      EXPECT_FALSE(r->task.lease_owner.has_value());
       // Committed when TaskInsert returned, with every field as given.
       auto read = store->TaskGet(want.id);
       ASSERT_TRUE(read.ok()) << read.status().ToString();
