@@ -49,8 +49,11 @@ if ((with_test)); then
   fi
 fi
 
+# Installed means dpkg's package state is `installed`, whatever the selection says: a
+# package on hold ("hold ok installed") or selected for removal but still present
+# ("deinstall ok installed") is as usable as any other, and apt-get would leave it alone.
 is_installed() {
-  dpkg -s "$1" 2>/dev/null | grep -qx 'Status: install ok installed'
+  [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" == installed ]]
 }
 
 missing=()
