@@ -4,6 +4,7 @@
 // the store, the executors, the engine, the task service and the HTTP API, runs
 // them, and stops them in reverse order on SIGTERM/SIGINT. Only this file knows
 // every concrete class.
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -114,7 +115,23 @@ core::StatusOr<std::unique_ptr<core::Store>> OpenStore(const ServeConfig& cfg) {
   return store::OpenSqliteStore({.path = db->path});
 }
 
+// glibc gives memory back to the kernel as soon as the top of a thread's arena
+// has 128 KiB free (M_TRIM_THRESHOLD), and each handler thread has an arena of
+// its own: a list page (~30 KB of JSON, its DOM and the libpq result) freed at
+// the end of every request left ~170 KiB free, so each request ended in an
+// madvise(MADV_DONTNEED) and the next one faulted the pages back in, zeroed:
+// ~20 page faults and ~20 % of the node's CPU per list request (bench/README.md,
+// fifth pass). An arena now keeps up to 4 MiB free, and blocks up to 1 MiB come
+// from the arenas, not from mmap (a fixed threshold, where glibc's default one
+// moves with what was last freed). What an arena keeps is bounded by what its
+// thread once used at a time.
+void KeepFreedMemoryForReuse() {
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_TRIM_THRESHOLD, 4 << 20);
+}
+
 int Serve(const ServeConfig& cfg) {
+  KeepFreedMemoryForReuse();
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
   SpdLogger logger;
   const core::Clock& clock = core::SystemClock::Get();
