@@ -22,6 +22,8 @@
 #include "store/postgres/internal/listener.h"
 #include "store/postgres/internal/migrations.h"
 #include "store/postgres/internal/pool.h"
+#include "store/postgres/internal/task_columns.h"
+#include "store/postgres/internal/task_list_query.h"
 #include "store/postgres/internal/async_reader.h"
 #include "store/postgres/internal/batcher.h"
 #include "store/postgres/internal/thread_annotations.h"
@@ -66,19 +68,6 @@ constexpr std::chrono::seconds kLimitedQueuesRecheck{1};
 
 // --- Row mapping -------------------------------------------------------------
 
-// A timestamptz as microseconds since the epoch; exact, since EXTRACT returns
-// numeric (PostgreSQL 14+).
-#define SKED_PG_US(expr) "(extract(epoch from " expr ") * 1000000)::int8"
-
-// Every task column, in the order ReadTask() reads them.
-#define SKED_PG_TASK_COLUMNS \
-  "id, type, runner, queue, " SKED_PG_US("run_at") ", state, image, "        \
-  "command::text, env::text, attempt, max_attempts, free_attempts, "         \
-  "timeout_s, idempotency_key, labels::text, notify_url, schedule_id, "      \
-  SKED_PG_US("occurrence") ", " SKED_PG_US("created_at") ", "                \
-  SKED_PG_US("started_at") ", " SKED_PG_US("finished_at") ", instance_id, "  \
-  "result_exit_code, result_output, error, lease_owner, "                    \
-  SKED_PG_US("lease_expires_at") ", handle"
 
 // Doubles travel as text: "%.17g" round-trips exactly.
 std::string FormatDouble(double v) {
@@ -165,12 +154,6 @@ std::vector<StatusOr<Task>> TasksForIds(StatusOr<std::vector<Task>> found,
       out.emplace_back(*it);  // a copy: an id may come more than once
     }
   }
-  return out;
-}
-
-std::vector<std::string> StateNames(const std::vector<TaskState>& states) {
-  std::vector<std::string> out;
-  for (TaskState s : states) out.emplace_back(core::TaskStateName(s));
   return out;
 }
 
@@ -1051,90 +1034,10 @@ bool PostgresStore::TaskGetAsync(const std::string& id,
 }
 
 StatusOr<core::TaskPage> PostgresStore::TaskList(const core::TaskListParams& params) {
-  if (params.limit < 1 || params.limit > 1000) {
-    return core::InvalidArgumentError("limit must be 1 to 1000");
-  }
-  // The SQL depends only on which filters are present, so the number of
-  // distinct (prepared) statements stays small.
-  //
-  // With a label filter the page is read from task_labels (migration 0011):
-  // the first pair's entries in (run_at, id) order, each joined to its task,
-  // so only tasks that carry the pair are opened. Without one, from tasks:
-  // `id IS NOT NULL` (always true) is what lets the query use tasks_list_idx,
-  // which requires it so that the claim, which never says it, cannot take the
-  // list index for the claim index (migration 0008).
-  const bool by_label = !params.labels.empty();
-  const std::string run_at = by_label ? "label_run_at" : "run_at";
-  const std::string id = by_label ? "task_id" : "id";
-  std::string sql = "SELECT " SKED_PG_TASK_COLUMNS;
-  sql += by_label ? " FROM task_labels JOIN tasks ON tasks.id = task_labels.task_id"
-                    " WHERE deleted_at IS NULL"
-                  : " FROM tasks WHERE deleted_at IS NULL AND id IS NOT NULL";
-  Params p;
-  int n = 0;
-  auto next = [&n] { return "$" + std::to_string(++n); };
-  if (by_label) {
-    sql += " AND label_key = " + next();
-    sql += " AND label_value = " + next();
-    p.Add(params.labels.begin()->first).Add(params.labels.begin()->second);
-  }
-  if (params.states.size() == 1) {
-    // Equality, not = ANY: only then can an index on (state, run_at, id)
-    // give the rows in run_at order (PostgreSQL 15 orders no array scan).
-    sql += " AND state = " + next();
-    p.Add(std::string(core::TaskStateName(params.states.front())));
-  } else if (!params.states.empty()) {
-    sql += " AND state = ANY(" + next() + "::text[])";
-    p.Add(TextArrayLiteral(StateNames(params.states)));
-  }
-  if (!params.types.empty()) {
-    sql += " AND type = ANY(" + next() + "::text[])";
-    p.Add(TextArrayLiteral(params.types));
-  }
-  if (params.since.has_value()) {
-    sql += " AND " + run_at + " >= " + next() + "::timestamptz";
-    p.Add(*params.since);
-  }
-  if (params.until.has_value()) {
-    sql += " AND " + run_at + " < " + next() + "::timestamptz";
-    p.Add(*params.until);
-  }
-  if (params.queue.has_value()) {
-    sql += " AND queue = " + next();
-    p.Add(*params.queue);
-  }
-  if (params.schedule_id.has_value()) {
-    sql += " AND schedule_id = " + next();
-    p.Add(*params.schedule_id);
-  }
-  if (params.labels.size() > 1) {
-    // Every wanted pair is contained in the task's labels: one {"k": "v"}
-    // object per pair (not one object, so a key asked for twice with two
-    // values matches nothing), each a fast jsonb containment test.
-    std::vector<std::string> wanted;
-    for (const auto& [k, v] : params.labels) {
-      wanted.push_back(postgres_internal::EncodeStringMap({{k, v}}));
-    }
-    sql += " AND tasks.labels @> ALL(" + next() + "::jsonb[])";
-    p.Add(TextArrayLiteral(wanted));
-  }
-  if (params.after.has_value()) {
-    if (!core::IsUuid(params.after->id)) {
-      return core::InvalidArgumentError("cursor id " + params.after->id + " is not a UUID");
-    }
-    const std::string pr = next();
-    const std::string pi = next();
-    sql += " AND (" + run_at + ", " + id + ") " + (params.ascending ? ">" : "<") + " (" + pr +
-           "::timestamptz, " + pi + "::uuid)";
-    p.Add(params.after->run_at).Add(params.after->id);
-  }
-  const std::string dir = params.ascending ? " ASC" : " DESC";
-  sql += " ORDER BY " + run_at + dir + ", " + id + dir;
-  sql += " LIMIT " + next() + "::int";
-  p.Add(params.limit + 1);  // one extra row tells whether more follow
-
+  ASSIGN_OR_RETURN(postgres_internal::TaskListQuery q,
+                   postgres_internal::BuildTaskListQuery(params));
   return Run([&](Connection& conn) -> StatusOr<core::TaskPage> {
-    ASSIGN_OR_RETURN(Result r, conn.Exec(sql, p, "list tasks"));
+    ASSIGN_OR_RETURN(Result r, conn.Exec(q.sql, q.params, "list tasks"));
     core::TaskPage page;
     ASSIGN_OR_RETURN(page.tasks, ReadTasks(r));
     if (page.tasks.size() > static_cast<size_t>(params.limit)) {
