@@ -187,7 +187,15 @@ core::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectConfig
     return core::FailedPreconditionError("postgres: the server is older than PostgreSQL 14");
   }
 
-  std::string setup = "SET statement_timeout = " + std::to_string(config.statement_timeout.count());
+  // No bitmap scans: every statement of the store is built for an ordered
+  // index scan that stops at its LIMIT. A bitmap scan reads every entry that
+  // matches and sorts them, and the planner takes one when it believes few
+  // rows match: right after autovacuum's first VACUUM of a filled tasks table,
+  // before its ANALYZE, TaskNextRunAt read and sorted all 57 000 scheduled
+  // tasks, 38 ms a call, and held the sustained benchmark's jobs for a
+  // second (bench/README.md, fifth pass).
+  std::string setup = "SET enable_bitmapscan = off; SET statement_timeout = " +
+                      std::to_string(config.statement_timeout.count());
   if (!config.schema.empty()) {
     char* ident = PQescapeIdentifier(pg, config.schema.data(), config.schema.size());
     if (ident == nullptr) {
