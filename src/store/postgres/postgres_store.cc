@@ -25,6 +25,7 @@
 #include "store/postgres/internal/task_columns.h"
 #include "store/postgres/internal/task_list_query.h"
 #include "store/postgres/internal/async_reader.h"
+#include "store/postgres/internal/batch_fence.h"
 #include "store/postgres/internal/batcher.h"
 #include "store/postgres/internal/thread_annotations.h"
 
@@ -300,16 +301,6 @@ constexpr char kNextRunAtSql[] =
     "SELECT " SKED_PG_US("run_at")
     " FROM tasks WHERE state = 'scheduled' AND deleted_at IS NULL"
     " AND runner = ANY($1::text[]) ORDER BY run_at LIMIT 1";
-
-// Batch updates by id (lease renewal, TaskFinishMany) must be driven from the
-// batch: one primary-key probe per row. Their fence ("live and not deleted")
-// is written so that it implies no partial index's predicate (`state || ''`,
-// `deleted_at::text`): when it did, a freshly filled table with no statistics
-// yet led the planner to scan every running task (or every task) and, for
-// each, the whole batch, forming its rows again each time. That cost was
-// quadratic in the batch and halved drain throughput.
-#define SKED_PG_LIVE_STATE_FENCE \
-  "t.state || '' IN ('provisioning', 'running') AND t.deleted_at::text IS NULL"
 
 constexpr char kLeaseRenewSql[] =
     "UPDATE tasks t SET lease_expires_at = $1::timestamptz"
