@@ -141,6 +141,23 @@ class PostgresStoreTest : public ::testing::Test {
     return store.ok() ? std::move(store).value() : nullptr;
   }
 
+  // The window between autovacuum's first VACUUM of a filled tasks table and
+  // its ANALYZE: `select` (the values of `columns`) goes into tasks, which is
+  // vacuumed and never analysed (autovacuum is off for it). The schema must
+  // have been migrated (Open).
+  void FillWithoutStatistics(const std::string& columns, const std::string& select) {
+    const std::string tasks = "\"" + schema_ + "\".tasks";
+    ASSERT_TRUE(
+        pgtest::ExecSql(dsn_, "ALTER TABLE " + tasks + " SET (autovacuum_enabled = off)").ok());
+    ASSERT_TRUE(
+        pgtest::ExecSql(dsn_, "INSERT INTO " + tasks + " (" + columns + ") " + select).ok());
+    ASSERT_TRUE(pgtest::ExecSql(dsn_, "VACUUM " + tasks).ok());
+    auto analysed = pgtest::QueryValue(dsn_, "SELECT count(*) FROM pg_stats WHERE schemaname = '" +
+                                                 schema_ + "' AND tablename = 'tasks'");
+    ASSERT_TRUE(analysed.ok()) << analysed.status().ToString();
+    ASSERT_EQ(analysed->value_or(""), "0") << "the table must not have been analysed";
+  }
+
   std::string dsn_;
   std::string schema_;
   TaskFactory factory_;
@@ -379,27 +396,16 @@ TEST_F(PostgresStoreTest, ClaimOnAnAnalysedBacklogNeverUsesTheListIndex) {
 // call. The store's sessions plan no bitmap scans, so the call reads the
 // claim index in order and stops at its first entry.
 TEST_F(PostgresStoreTest, NextRunAtWalksTheClaimIndexBetweenVacuumAndAnalyze) {
-  constexpr int kTasks = 60000;  // the first 3 000 finished, the rest scheduled
-  const std::string tasks = "\"" + schema_ + "\".tasks";
   {
     std::unique_ptr<core::Store> store = Open(/*pool_size=*/1);
     ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(
-        pgtest::ExecSql(dsn_, "ALTER TABLE " + tasks + " SET (autovacuum_enabled = off)").ok());
-    ASSERT_TRUE(pgtest::ExecSql(
-                    dsn_, "INSERT INTO " + tasks +
-                              " (id, type, runner, queue, run_at, state, max_attempts, timeout_s,"
-                              " created_at) SELECT gen_random_uuid(), 'noop', 'builtin', 'default',"
-                              " timestamptz '2030-01-01' + g * interval '1 ms',"
-                              " CASE WHEN g <= 3000 THEN 'succeeded' ELSE 'scheduled' END, 1, 60,"
-                              " now() FROM generate_series(1, " +
-                              std::to_string(kTasks) + ") g")
-                    .ok());
-    ASSERT_TRUE(pgtest::ExecSql(dsn_, "VACUUM " + tasks).ok());
-    auto analysed = pgtest::QueryValue(dsn_, "SELECT count(*) FROM pg_stats WHERE schemaname = '" +
-                                                 schema_ + "' AND tablename = 'tasks'");
-    ASSERT_TRUE(analysed.ok()) << analysed.status().ToString();
-    ASSERT_EQ(analysed->value_or(""), "0") << "the table must not have been analysed";
+    // 60 000 tasks: the first 3 000 finished, the rest scheduled.
+    ASSERT_NO_FATAL_FAILURE(FillWithoutStatistics(
+        "id, type, runner, queue, run_at, state, max_attempts, timeout_s, created_at",
+        "SELECT gen_random_uuid(), 'noop', 'builtin', 'default',"
+        " timestamptz '2030-01-01' + g * interval '1 ms',"
+        " CASE WHEN g <= 3000 THEN 'succeeded' ELSE 'scheduled' END, 1, 60, now()"
+        " FROM generate_series(1, 60000) g"));
 
     for (int call = 0; call < 5; ++call) {
       auto next = store->TaskNextRunAt(AllRunners());
@@ -425,26 +431,16 @@ TEST_F(PostgresStoreTest, NextRunAtWalksTheClaimIndexBetweenVacuumAndAnalyze) {
 // it then ran the batch once per task it scanned, 3 000 times for a batch of
 // 3 000 finishes (batch_fence.h). It estimates it as half the table.
 TEST_F(PostgresStoreTest, TheBatchFenceLooksLikeHalfTheTableWithoutStatistics) {
-  const std::string tasks = "\"" + schema_ + "\".tasks";
   std::unique_ptr<core::Store> store = Open(/*pool_size=*/1);
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(
-      pgtest::ExecSql(dsn_, "ALTER TABLE " + tasks + " SET (autovacuum_enabled = off)").ok());
-  ASSERT_TRUE(pgtest::ExecSql(
-                  dsn_, "INSERT INTO " + tasks +
-                            " (id, type, runner, queue, run_at, state, attempt, max_attempts,"
-                            " timeout_s, created_at) SELECT gen_random_uuid(), 'noop', 'builtin',"
-                            " 'default', now(), CASE WHEN g <= 3000 THEN 'running' ELSE"
-                            " 'scheduled' END, 1, 1, 60, now() FROM generate_series(1, 100000) g")
-                  .ok());
-  ASSERT_TRUE(pgtest::ExecSql(dsn_, "VACUUM " + tasks).ok());
-  auto analysed = pgtest::QueryValue(dsn_, "SELECT count(*) FROM pg_stats WHERE schemaname = '" +
-                                               schema_ + "' AND tablename = 'tasks'");
-  ASSERT_TRUE(analysed.ok()) << analysed.status().ToString();
-  ASSERT_EQ(analysed->value_or(""), "0") << "the table must not have been analysed";
+  ASSERT_NO_FATAL_FAILURE(FillWithoutStatistics(
+      "id, type, runner, queue, run_at, state, attempt, max_attempts, timeout_s, created_at",
+      "SELECT gen_random_uuid(), 'noop', 'builtin', 'default', now(),"
+      " CASE WHEN g <= 3000 THEN 'running' ELSE 'scheduled' END, 1, 1, 60, now()"
+      " FROM generate_series(1, 100000) g"));
 
-  auto plan = pgtest::QueryValue(dsn_, "EXPLAIN (FORMAT JSON) SELECT 1 FROM " + tasks +
-                                           " t WHERE " SKED_PG_LIVE_STATE_FENCE);
+  auto plan = pgtest::QueryValue(dsn_, "EXPLAIN (FORMAT JSON) SELECT 1 FROM \"" + schema_ +
+                                           "\".tasks t WHERE " SKED_PG_LIVE_STATE_FENCE);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   ASSERT_TRUE(plan->has_value());
   const std::string key = "\"Plan Rows\": ";
