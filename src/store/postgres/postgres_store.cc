@@ -69,7 +69,6 @@ constexpr std::chrono::seconds kLimitedQueuesRecheck{1};
 
 // --- Row mapping -------------------------------------------------------------
 
-
 // Doubles travel as text: "%.17g" round-trips exactly.
 std::string FormatDouble(double v) {
   char buf[32];
