@@ -158,6 +158,17 @@ class PostgresStoreTest : public ::testing::Test {
     ASSERT_EQ(analysed->value_or(""), "0") << "the table must not have been analysed";
   }
 
+  // A counter of one of the schema's indexes in pg_stat_user_indexes
+  // (idx_scan, idx_tup_read, ...); -1 when it cannot be read. A backend's
+  // counters arrive when it has exited or at its next flush.
+  int64_t IndexStat(const std::string& index, const std::string& column = "idx_scan") {
+    auto v = pgtest::QueryValue(dsn_, "SELECT " + column +
+                                          " FROM pg_stat_user_indexes WHERE schemaname = '" +
+                                          schema_ + "' AND indexrelname = '" + index + "'");
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() && v->has_value() ? std::stoll(**v) : -1;
+  }
+
   std::string dsn_;
   std::string schema_;
   TaskFactory factory_;
@@ -373,19 +384,12 @@ TEST_F(PostgresStoreTest, ClaimOnAnAnalysedBacklogNeverUsesTheListIndex) {
     }
     EXPECT_EQ(claimed, 800);
   }
-  auto scans = [&](const std::string& index) -> int64_t {
-    auto v = pgtest::QueryValue(dsn_,
-                                "SELECT idx_scan FROM pg_stat_user_indexes WHERE schemaname = '" +
-                                    schema_ + "' AND indexrelname = '" + index + "'");
-    EXPECT_TRUE(v.ok()) << v.status().ToString();
-    return v.ok() && v->has_value() ? std::stoll(**v) : -1;
-  };
   // The closed connection's counters arrive when its backend has exited.
   // Eight claims and eight TaskNextRunAt calls, each one index scan.
   ASSERT_TRUE(
-      WaitFor([&] { return scans("tasks_claim_idx") + scans("tasks_list_idx") >= 16; }));
-  EXPECT_EQ(scans("tasks_list_idx"), 0);
-  EXPECT_GE(scans("tasks_claim_idx"), 16);
+      WaitFor([&] { return IndexStat("tasks_claim_idx") + IndexStat("tasks_list_idx") >= 16; }));
+  EXPECT_EQ(IndexStat("tasks_list_idx"), 0);
+  EXPECT_GE(IndexStat("tasks_claim_idx"), 16);
 }
 
 // Autovacuum's first VACUUM of a filled tasks table tells the planner how
@@ -414,16 +418,10 @@ TEST_F(PostgresStoreTest, NextRunAtWalksTheClaimIndexBetweenVacuumAndAnalyze) {
       EXPECT_EQ(core::FormatRfc3339(**next), "2030-01-01T00:00:03.001Z");
     }
   }
-  auto stat = [&](const std::string& column) -> int64_t {
-    auto v = pgtest::QueryValue(dsn_, "SELECT " + column +
-                                          " FROM pg_stat_user_indexes WHERE schemaname = '" +
-                                          schema_ + "' AND indexrelname = 'tasks_claim_idx'");
-    EXPECT_TRUE(v.ok()) << v.status().ToString();
-    return v.ok() && v->has_value() ? std::stoll(**v) : -1;
-  };
   // The closed connection's counters arrive when its backend has exited.
-  ASSERT_TRUE(WaitFor([&] { return stat("idx_scan") >= 5; }));
-  EXPECT_LT(stat("idx_tup_read"), 100) << "index entries read by five calls";
+  ASSERT_TRUE(WaitFor([&] { return IndexStat("tasks_claim_idx") >= 5; }));
+  EXPECT_LT(IndexStat("tasks_claim_idx", "idx_tup_read"), 100)
+      << "index entries read by five calls";
 }
 
 // Between autovacuum's first VACUUM of a filled table and its ANALYZE, the
@@ -695,16 +693,9 @@ TEST_F(PostgresStoreTest, LabelListReadsTheLabelIndexNotTheHistory) {
     } while (after.has_value());
     EXPECT_EQ(got, want);
   }
-  auto scans = [&](const std::string& index) -> int64_t {
-    auto v =
-        pgtest::QueryValue(dsn_, "SELECT idx_scan FROM pg_stat_user_indexes WHERE schemaname = '" +
-                                     schema_ + "' AND indexrelname = '" + index + "'");
-    EXPECT_TRUE(v.ok()) << v.status().ToString();
-    return v.ok() && v->has_value() ? std::stoll(**v) : -1;
-  };
   // Three pages (60 tasks, 25 a page): three walks of the label index.
-  ASSERT_TRUE(WaitFor([&] { return scans("task_labels_pkey") >= 3; }));
-  EXPECT_EQ(scans("tasks_list_idx"), 0);
+  ASSERT_TRUE(WaitFor([&] { return IndexStat("task_labels_pkey") >= 3; }));
+  EXPECT_EQ(IndexStat("tasks_list_idx"), 0);
 }
 
 // A label list is planned once per connection: after PostgreSQL's five custom
