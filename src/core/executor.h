@@ -103,6 +103,14 @@ class Executor {
   };
   virtual Placement Placed(const std::string& handle) { return {}; }
 
+  // Runs the attempt here and now when it ends the moment it starts and
+  // touches nothing outside this process (a built-in no-op), and returns its
+  // result; nullopt (the default) for every other attempt, which the engine
+  // then Launches. The engine calls it while the store's claim of the task is
+  // still open, so that the claim and the outcome are written together; it
+  // must not block.
+  virtual std::optional<ExecResult> RunInstantly(const LaunchParams& params) { return std::nullopt; }
+
   // Re-attaches to an attempt started earlier under `handle`, possibly by a
   // node that died. kNotFound when it no longer exists (the caller re-runs it).
   virtual Status Adopt(const LaunchParams& params, const std::string& handle,

@@ -15,6 +15,7 @@
 // Thread safety: implementations are safe for concurrent use from many threads.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -60,6 +61,20 @@ struct TaskPage {
   std::optional<TaskListCursor> next;  // set when more rows may follow
 };
 
+// Records the outcome of attempt `attempt`: running/provisioning -> succeeded or
+// failed. Fenced: kAborted unless the task is still in that attempt and not
+// finished, so an outcome is recorded exactly once.
+struct TaskFinishParams {
+  std::string id;
+  int attempt = 0;
+  TaskState state = TaskState::kSucceeded;  // kSucceeded or kFailed
+  std::optional<TaskResult> result;
+  std::optional<std::string> error;
+  std::optional<std::string> node;
+  Time now{};
+  std::string message;
+};
+
 struct TaskClaimParams {
   std::string node;
   Time now{};
@@ -68,6 +83,19 @@ struct TaskClaimParams {
   std::vector<std::string> runners;  // claim only tasks of these runners
   // Tasks of these runners are claimed into kProvisioning, others into kRunning.
   std::vector<std::string> provisioning_runners;
+  // Runs an attempt that ends the moment it starts (a no-op) while the claim
+  // still holds its row: called with the task as claimed (running, its new
+  // attempt), it returns the outcome, or nullopt to leave the task claimed.
+  // The store then records that outcome in the claim's own transaction:
+  // scheduled -> succeeded or failed, attempt + 1, started_at = now,
+  // finished_at = the outcome's time, no lease, and one history line (the
+  // outcome's) instead of "claimed" and the outcome. No one ever sees such an
+  // attempt running, and a claim that does not commit leaves the task
+  // scheduled, so the attempt runs again, like any in-process attempt after a
+  // crash. Called on the claimer's thread; it must not call the store. A
+  // backend may claim some tasks without calling it (those of queues with
+  // limits). Empty: every task is claimed.
+  std::function<std::optional<TaskFinishParams>(const Task& claimed)> run_instantly;
 };
 
 // One running attempt whose lease a node extends.
@@ -96,20 +124,6 @@ struct TaskSetHandleParams {
 struct TaskMarkRunningParams {
   std::string id;
   int attempt = 0;
-  Time now{};
-  std::string message;
-};
-
-// Records the outcome of attempt `attempt`: running/provisioning -> succeeded or
-// failed. Fenced: kAborted unless the task is still in that attempt and not
-// finished, so an outcome is recorded exactly once.
-struct TaskFinishParams {
-  std::string id;
-  int attempt = 0;
-  TaskState state = TaskState::kSucceeded;  // kSucceeded or kFailed
-  std::optional<TaskResult> result;
-  std::optional<std::string> error;
-  std::optional<std::string> node;
   Time now{};
   std::string message;
 };
@@ -277,6 +291,52 @@ struct ScheduleFireResult {
   int skipped = 0;              // occurrences not created because of kSkip
 };
 
+// Rules of a task's row that every backend applies alike.
+
+// No node holds the task's lease.
+inline void ClearLease(Task& t) {
+  t.lease_owner.reset();
+  t.lease_expires_at.reset();
+}
+
+// The task as TaskClaim leaves it: provisioning (a runner of
+// p.provisioning_runners) or running, in its next attempt, started at p.now,
+// leased to p.node until p.now + p.lease, without the last attempt's handle.
+inline void ApplyClaim(const TaskClaimParams& p, Task& t) {
+  const bool provisions = std::find(p.provisioning_runners.begin(), p.provisioning_runners.end(),
+                                    t.runner) != p.provisioning_runners.end();
+  t.state = provisions ? TaskState::kProvisioning : TaskState::kRunning;
+  t.attempt += 1;
+  t.lease_owner = p.node;
+  t.lease_expires_at = p.now + p.lease;
+  t.started_at = p.now;
+  t.handle.reset();
+}
+
+// kInvalidArgument unless the outcome is a final one (succeeded, failed).
+inline Status CheckFinishState(const TaskFinishParams& p) {
+  if (p.state == TaskState::kSucceeded || p.state == TaskState::kFailed) return OkStatus();
+  return InvalidArgumentError("finish state must be succeeded or failed");
+}
+
+// The task as TaskFinish leaves it: in p.state, finished at p.now, with the
+// outcome's result and error, no lease.
+inline void ApplyFinish(const TaskFinishParams& p, Task& t) {
+  t.state = p.state;
+  t.finished_at = p.now;
+  t.result = p.result;
+  t.error = p.error;
+  ClearLease(t);
+}
+
+// The line TaskFinish adds to the task's history: params.message, or the
+// state ("succeeded", "failed: <error>"); one text for every backend.
+inline std::string FinishEventMessage(const TaskFinishParams& p) {
+  if (!p.message.empty()) return p.message;
+  if (p.state == TaskState::kFailed && p.error.has_value()) return "failed: " + *p.error;
+  return std::string(TaskStateName(p.state));
+}
+
 // The line WebhookFinish adds to the task's history; one text for every
 // backend.
 inline std::string WebhookEventMessage(const WebhookFinishParams& p) {
@@ -323,8 +383,9 @@ class Store {
 
   // Claims due tasks (state scheduled, run_at <= now), oldest run_at first:
   // sets the state, attempt += 1, the lease, started_at, clears the handle.
-  // Returns the claimed tasks as they now are. No task is returned to two
-  // claimers while its lease holds. Queue limits hold across concurrent
+  // Returns the claimed tasks as they now are (those params.run_instantly ran
+  // already in their final state). No task is returned to two claimers while
+  // its lease holds. Queue limits hold across concurrent
   // claimers: a queue at its max_running or rate is skipped, and does not
   // hold back the due tasks of other queues behind it.
   virtual StatusOr<std::vector<Task>> TaskClaim(const TaskClaimParams& params) = 0;

@@ -33,9 +33,11 @@ bool IsValidTransition(TaskState from, TaskState to) {
   switch (from) {
     case S::kScheduled:
       // Claim (provisioning or running), cancel. A task whose attempts are
-      // all used up by lost leases fails from scheduled too.
+      // all used up by lost leases fails from scheduled too. An attempt run
+      // in its claim's transaction (TaskClaimParams::run_instantly) ends it
+      // straight from scheduled.
       return to == S::kProvisioning || to == S::kRunning || to == S::kCancelled ||
-             to == S::kFailed;
+             to == S::kFailed || to == S::kSucceeded;
     case S::kProvisioning:
       return to == S::kRunning || to == S::kScheduled || to == S::kSucceeded ||
              to == S::kFailed || to == S::kCancelled;

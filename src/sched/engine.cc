@@ -37,6 +37,9 @@ core::Status Engine::Start() {
   // Tasks made due by other nodes wake the dispatcher as ours do.
   store_.TaskSubscribeDue([this](Time run_at) { WakeFor(run_at); });
   dispatcher_ = std::thread([this] { DispatchLoop(); });
+  for (int i = 1; i < options_.claimers; ++i) {
+    backlog_claimers_.emplace_back([this] { BacklogLoop(); });
+  }
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
   completer_ = std::thread([this] { CompletionLoop(); });
   return core::OkStatus();
@@ -74,42 +77,83 @@ double Engine::UnitRandom() {
 
 // --- Dispatch --------------------------------------------------------------
 
+int Engine::FreeSlots() const {
+  return options_.concurrency - static_cast<int>(running_.size()) - reserved_;
+}
+
+core::StatusOr<int> Engine::ClaimAndLaunch(Time now, int limit) {
+  // Attempts that end as they start are run inside the claim; a result the
+  // claim could not record (one to retry) waits here for it.
+  std::map<std::string, ExecResult> ran;
+  auto claimed = store_.TaskClaim(
+      {.node = options_.node_id,
+       .now = now,
+       .lease = options_.lease,
+       .limit = limit,
+       .runners = runners_,
+       .provisioning_runners = provisioning_runners_,
+       .run_instantly = [&](const core::Task& t) { return RunInstantly(t, ran); }});
+  if (!claimed.ok()) {
+    NoteError(claimed.status(), "claim");
+    return claimed.status();
+  }
+  int64_t succeeded = 0, failed = 0;
+  for (auto& t : *claimed) {
+    if (t.state == core::TaskState::kSucceeded || t.state == core::TaskState::kFailed) {
+      ++(t.state == core::TaskState::kSucceeded ? succeeded : failed);
+      continue;
+    }
+    auto result = ran.find(t.id);
+    LaunchAttempt(std::move(t), result == ran.end()
+                                    ? std::nullopt
+                                    : std::optional<ExecResult>(std::move(result->second)));
+  }
+  if (succeeded + failed > 0) {
+    {
+      std::lock_guard g(mu_);
+      stats_.claimed += succeeded + failed;
+      stats_.succeeded += succeeded;
+      stats_.failed += failed;
+    }
+    if (options_.on_recorded) options_.on_recorded();
+  }
+  return static_cast<int>(claimed->size());
+}
+
 void Engine::DispatchLoop() {
   Duration error_backoff = milliseconds(50);
   std::unique_lock lk(mu_);
   while (!stopping_) {
     wake_ = false;
-    int free = options_.concurrency - static_cast<int>(running_.size());
+    int free = FreeSlots();
     Time now = clock_.Now();
     Time deadline = now + options_.idle_poll;
     if (free > 0) {
       int limit = std::min(free, options_.claim_batch);
+      reserved_ += limit;
       lk.unlock();
-      auto claimed = store_.TaskClaim({.node = options_.node_id,
-                                       .now = now,
-                                       .lease = options_.lease,
-                                       .limit = limit,
-                                       .runners = runners_,
-                                       .provisioning_runners = provisioning_runners_});
+      core::StatusOr<int> claimed = ClaimAndLaunch(now, limit);
       std::optional<std::optional<Time>> next;
-      if (claimed.ok()) {
-        for (auto& t : *claimed) LaunchAttempt(std::move(t));
-        if (static_cast<int>(claimed->size()) < limit) {
-          auto n = store_.TaskNextRunAt(runners_);
-          if (n.ok()) next = *n;
-        }
-        error_backoff = milliseconds(50);
-      } else {
-        NoteError(claimed.status(), "claim");
+      if (claimed.ok() && *claimed < limit) {
+        auto n = store_.TaskNextRunAt(runners_);
+        if (n.ok()) next = *n;
       }
       lk.lock();
+      reserved_ -= limit;
       if (!claimed.ok()) {
+        backlog_ = false;
         clock_.WaitUntil(lk, dispatch_cv_, clock_.Now() + error_backoff,
                          [&] { return stopping_; });
         error_backoff = std::min<Duration>(error_backoff * 2, std::chrono::seconds(2));
         continue;
       }
-      if (static_cast<int>(claimed->size()) == limit) continue;  // more may be due
+      error_backoff = milliseconds(50);
+      if (*claimed == limit) {  // more may be due: the backlog claimers join in
+        backlog_ = true;
+        backlog_cv_.notify_all();
+        continue;
+      }
+      backlog_ = false;
       if (next && *next) {
         if (**next <= now) {
           // Due tasks this claim did not take: their queue is at its limit.
@@ -129,7 +173,41 @@ void Engine::DispatchLoop() {
   }
 }
 
-void Engine::LaunchAttempt(core::Task task) {
+std::optional<core::TaskFinishParams> Engine::RunInstantly(
+    const core::Task& task, std::map<std::string, ExecResult>& ran) {
+  core::Executor* executor = executors_.Find(task.runner);
+  if (executor == nullptr) return std::nullopt;
+  std::optional<ExecResult> result =
+      executor->RunInstantly({.task = task, .node = options_.node_id, .job_env = {}});
+  if (!result) return std::nullopt;
+  Completion c{task.id, task.attempt, std::move(*result), 0};
+  std::optional<core::TaskFinishParams> outcome = FinalOutcome(c, clock_.Now());
+  if (!outcome) ran[task.id] = std::move(c.result);  // retried: TaskRetry's, after the claim
+  return outcome;
+}
+
+void Engine::BacklogLoop() {
+  std::unique_lock lk(mu_);
+  while (true) {
+    backlog_cv_.wait(lk, [&] { return stopping_ || backlog_; });
+    if (stopping_) return;
+    const int free = FreeSlots();
+    if (free <= 0) {
+      backlog_ = false;  // the dispatcher claims again when a slot frees
+      continue;
+    }
+    const int limit = std::min(free, options_.claim_batch);
+    reserved_ += limit;
+    const Time now = clock_.Now();
+    lk.unlock();
+    core::StatusOr<int> claimed = ClaimAndLaunch(now, limit);
+    lk.lock();
+    reserved_ -= limit;
+    if (!claimed.ok() || *claimed < limit) backlog_ = false;
+  }
+}
+
+void Engine::LaunchAttempt(core::Task task, std::optional<ExecResult> ran) {
   core::Executor* executor = executors_.Find(task.runner);
   const std::string id = task.id;
   const int attempt = task.attempt;
@@ -149,6 +227,10 @@ void Engine::LaunchAttempt(core::Task task) {
     a.task = std::move(task);
     running_[id] = std::move(a);
     ++stats_.claimed;
+  }
+  if (ran.has_value()) {
+    OnDone(id, attempt, std::move(*ran));
+    return;
   }
   if (!executor->Provisions()) {
     StartAttempt(executor, std::move(params));
@@ -667,8 +749,10 @@ void Engine::Stop() {
     if (!started_ || stop_threads_) return;
     stopping_ = true;
     dispatch_cv_.notify_all();
+    backlog_cv_.notify_all();
   }
   if (dispatcher_.joinable()) dispatcher_.join();
+  for (std::thread& t : backlog_claimers_) t.join();
   store_.TaskSubscribeDue({});
   {
     std::unique_lock lk(mu_);

@@ -13,6 +13,11 @@
 // Wake() when a task is created here, so a task starts within milliseconds of its
 // run_at rather than on a polling tick.
 //
+// On throughput: an attempt its executor can run at once (a built-in no-op) is
+// run inside its claim, which then records the outcome instead of "running"
+// (core::TaskClaimParams::run_instantly); and while claims come back full,
+// backlog claimers claim beside the dispatcher.
+//
 // Thread safety: all public methods are safe to call from any thread.
 #pragma once
 
@@ -45,6 +50,7 @@ inline constexpr core::Duration kDefaultIdlePoll = std::chrono::milliseconds(500
 inline constexpr core::Duration kDefaultRescueInterval = std::chrono::seconds(2);
 inline constexpr core::Duration kDefaultShutdownGrace = std::chrono::seconds(30);
 inline constexpr int kDefaultClaimBatch = 256;
+inline constexpr int kDefaultClaimers = 2;
 inline constexpr core::Duration kDefaultThrottlePoll = std::chrono::milliseconds(50);
 
 struct EngineOptions {
@@ -78,6 +84,11 @@ struct EngineOptions {
   double time_scale = 1.0;
   // Tasks claimed per store call. Default: kDefaultClaimBatch.
   int claim_batch = kDefaultClaimBatch;
+  // Claims in flight at once while a backlog lasts: the dispatcher's, and
+  // those of claimers - 1 threads that join it for as long as its claims
+  // come back full, so that the database works on several claims at once.
+  // Default: kDefaultClaimers; 1: the dispatcher alone.
+  int claimers = kDefaultClaimers;
   // Extra environment for each attempt (callback URL and token); may be empty.
   std::function<std::map<std::string, std::string>(const core::Task&)> job_env;
   // Called (on the engine's completion thread) after an outcome was
@@ -154,12 +165,27 @@ class Engine {
   };
 
   void DispatchLoop();
+  // A backlog claimer (EngineOptions::claimers): claims while backlog_ holds.
+  void BacklogLoop();
+  // Slots neither running nor reserved by a claim in flight. REQUIRES: mu_.
+  int FreeSlots() const;
+  // One store claim of up to `limit` tasks: records those run at once and
+  // launches the others. Returns how many it claimed. Called without mu_,
+  // with `limit` slots reserved.
+  core::StatusOr<int> ClaimAndLaunch(core::Time now, int limit);
   void MaintenanceLoop();
   void CompletionLoop();
 
+  // The claim's run_instantly (core::TaskClaimParams): runs the attempt if
+  // its executor can at once, and returns the outcome for the claim to
+  // record. An outcome that is not final (a retry) goes into `ran` instead,
+  // for LaunchAttempt. Called on the dispatcher's thread without mu_ held.
+  std::optional<core::TaskFinishParams> RunInstantly(const core::Task& task,
+                                                     std::map<std::string, core::ExecResult>& ran);
   // Launches one claimed attempt: at once, or on a thread of its own for a
-  // runner that provisions. Called without mu_ held.
-  void LaunchAttempt(core::Task task);
+  // runner that provisions; or, with `ran` (its RunInstantly result), records
+  // that result as the attempt's end. Called without mu_ held.
+  void LaunchAttempt(core::Task task, std::optional<core::ExecResult> ran = std::nullopt);
   // Calls the executor's Launch and saves the handle.
   void StartAttempt(core::Executor* executor, core::LaunchParams params);
   void OnDone(const std::string& id, int attempt, core::ExecResult result);
@@ -202,6 +228,10 @@ class Engine {
   bool stopping_ = false;      // no more claims
   bool stop_threads_ = false;  // maintenance and completion threads exit
   bool wake_ = false;
+  // The dispatcher's last claim came back full: more are due now.
+  bool backlog_ = false;
+  int reserved_ = 0;  // slots that claims in flight may fill
+  std::condition_variable backlog_cv_;
   // While the dispatcher sleeps: when it will next look at the store.
   std::optional<core::Time> asleep_until_;
   std::map<std::string, Attempt> running_;  // by task id
@@ -214,6 +244,7 @@ class Engine {
   std::mt19937_64 rng_;
 
   std::thread dispatcher_;
+  std::vector<std::thread> backlog_claimers_;
   std::thread maintenance_;
   std::thread completer_;
 };

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 
 #include "sched/task_service.h"
@@ -82,6 +83,60 @@ TEST(EngineTest, RunsADueTaskAtOnceWhenWoken) {
   EXPECT_EQ(t.result->output, "done");
   // The counter moves just after the store write the state comes from.
   EXPECT_TRUE(WaitFor([&] { return b->engine->Stats().succeeded == 1; }));
+}
+
+TEST(EngineTest, AnAttemptThatEndsAsItStartsIsRecordedByItsClaim) {
+  std::atomic<int> recorded{0};
+  auto b = MakeBundle([&](EngineOptions& o) { o.on_recorded = [&] { ++recorded; }; });
+  b->executor.SetInstant("noop", {ExecResult::Kind::kSucceeded, 0, "at once", ""});
+  std::string slow = b->Create([](core::Task& t) { t.type = "fizz"; });
+  std::string quick = b->Create();  // noop
+  ASSERT_TRUE(WaitFor([&] { return b->StateOf(quick) == TaskState::kSucceeded; }));
+  auto t = b->Get(quick);
+  EXPECT_EQ(t.attempt, 1);
+  ASSERT_TRUE(t.result.has_value());
+  EXPECT_EQ(t.result->output, "at once");
+  ASSERT_TRUE(t.started_at.has_value() && t.finished_at.has_value());
+  EXPECT_GE(*t.finished_at, *t.started_at);
+  EXPECT_FALSE(t.lease_owner.has_value());
+  std::vector<core::LaunchParams> ran = b->executor.RanInstantly();
+  ASSERT_EQ(ran.size(), 1u);
+  EXPECT_EQ(ran[0].task.id, quick);
+  EXPECT_EQ(ran[0].task.attempt, 1);
+  EXPECT_EQ(ran[0].node, "node-a");
+  // Its history: created, then the outcome; it was never launched.
+  auto events = b->store->TaskEventList(quick);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[1].state, TaskState::kSucceeded);
+  EXPECT_EQ((*events)[1].node, std::optional<std::string>("node-a"));
+  // The other type is launched as usual.
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(slow); }));
+  for (const auto& p : b->executor.Launches()) EXPECT_NE(p.task.id, quick);
+  EXPECT_TRUE(WaitFor([&] {
+    auto st = b->engine->Stats();
+    return st.claimed == 2 && st.succeeded == 1 && st.running == 1;
+  }));
+  EXPECT_GE(recorded.load(), 1);
+}
+
+TEST(EngineTest, AnInstantResultToRetryTakesTheRetryPath) {
+  auto b = MakeBundle();
+  b->executor.SetInstant("noop", {ExecResult::Kind::kFailed, 1, "", "boom"});
+  std::string id = b->Create([](core::Task& t) { t.max_attempts = 2; });
+  ASSERT_TRUE(WaitFor([&] { return b->StateOf(id) == TaskState::kScheduled && b->Get(id).attempt == 1; }));
+  EXPECT_GE(b->Get(id).run_at, b->clock.Now() + milliseconds(500));
+  b->clock.Advance(seconds(1));
+  ASSERT_TRUE(WaitFor([&] { return b->StateOf(id) == TaskState::kFailed; }));
+  auto t = b->Get(id);
+  EXPECT_EQ(t.attempt, 2);
+  EXPECT_EQ(t.error.value_or(""), "boom");
+  EXPECT_EQ(b->executor.RanInstantly().size(), 2u);
+  EXPECT_TRUE(b->executor.Launches().empty());
+  EXPECT_TRUE(WaitFor([&] {
+    auto st = b->engine->Stats();
+    return st.retried == 1 && st.failed == 1 && st.running == 0;
+  }));
 }
 
 TEST(EngineTest, NeverStartsBeforeRunAt) {

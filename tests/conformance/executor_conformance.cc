@@ -123,6 +123,21 @@ TEST_P(ExecutorConformanceTest, AFailingAttemptCallsDoneOnceWithAFailure) {
   EXPECT_FALSE(results[0].error.empty()) << "a failure says why";
 }
 
+TEST_P(ExecutorConformanceTest, RunInstantlyTakesNoAttemptThatWaitsOrCanFail) {
+  // What waits (a long task) or reaches outside (the failing one) is launched.
+  EXPECT_FALSE(executor().RunInstantly(Params(Prepare(GetParam().long_running()))).has_value());
+  EXPECT_FALSE(executor().RunInstantly(Params(Prepare(GetParam().failing()))).has_value());
+  // A succeeding attempt the runner takes at once ends as its launch would.
+  std::optional<ExecResult> r = executor().RunInstantly(Params(Prepare(GetParam().succeeding())));
+  if (r.has_value()) {
+    EXPECT_EQ(r->kind, ExecResult::Kind::kSucceeded) << r->error;
+    EXPECT_EQ(r->exit_code, 0);
+    if (!GetParam().succeeding_output.empty()) {
+      EXPECT_EQ(r->output, GetParam().succeeding_output);
+    }
+  }
+}
+
 TEST_P(ExecutorConformanceTest, CancelStopsAnAttemptAndIsIdempotent) {
   DoneRecorder rec;
   core::Task t = Prepare(GetParam().long_running());

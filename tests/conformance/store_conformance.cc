@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <optional>
 #include <mutex>
@@ -991,6 +992,174 @@ TEST_P(StoreConformanceTest, TaskClaimConcurrentClaimersNeverShareATask) {
   EXPECT_EQ(Count(store(), TaskState::kRunning), kTasks);
   for (const Task& t : ListAll(store(), {.limit = 1000}))
     EXPECT_EQ(t.attempt, 1);
+}
+
+// ===== TaskClaim with run_instantly ==========================================
+
+// A run_instantly that finishes the tasks in `outcomes` (by id) and leaves
+// the others claimed; it records what it was called with.
+struct InstantRunner {
+  std::map<std::string, core::TaskFinishParams> outcomes;
+  std::vector<Task> seen;
+
+  core::TaskClaimParams Params(Time now, int limit = 100) {
+    core::TaskClaimParams p = ClaimParams(now, limit);
+    p.run_instantly = [this](const Task& t) -> std::optional<core::TaskFinishParams> {
+      seen.push_back(t);
+      auto it = outcomes.find(t.id);
+      if (it == outcomes.end()) return std::nullopt;
+      return it->second;
+    };
+    return p;
+  }
+};
+
+TEST_P(StoreConformanceTest, TaskClaimRunInstantlyRecordsTheOutcomeInTheClaim) {
+  Task quick = Insert(store(), factory_.Make([](Task& t) { t.run_at = kT0 - seconds(2); }));
+  Task slow = Insert(store(), factory_.Make([](Task& t) { t.run_at = kT0 - seconds(1); }));
+  InstantRunner runner;
+  runner.outcomes[quick.id] = {.id = quick.id,
+                               .attempt = 1,
+                               .state = TaskState::kSucceeded,
+                               .result = core::TaskResult{.exit_code = 0, .output = "Baz 7"},
+                               .node = std::string(kNodeA),
+                               .now = kT0 + microseconds(40),
+                               .message = "succeeded"};
+  std::vector<Task> claimed = Claim(store(), runner.Params(kT0));
+
+  // The callback saw each task as the claim leaves it.
+  ASSERT_EQ(runner.seen.size(), 2u);
+  EXPECT_EQ(runner.seen[0].id, quick.id);
+  EXPECT_EQ(runner.seen[0].state, TaskState::kRunning);
+  EXPECT_EQ(runner.seen[0].attempt, 1);
+  EXPECT_EQ(runner.seen[0].lease_owner, std::optional<std::string>(kNodeA));
+  EXPECT_EQ(Us(runner.seen[0].started_at), Us(kT0));
+
+  Task done = quick;
+  done.state = TaskState::kSucceeded;
+  done.attempt = 1;
+  done.started_at = kT0;
+  done.finished_at = kT0 + microseconds(40);
+  done.result = core::TaskResult{.exit_code = 0, .output = "Baz 7"};
+  Task running = slow;
+  running.state = TaskState::kRunning;
+  running.attempt = 1;
+  running.started_at = kT0;
+  running.lease_owner = kNodeA;
+  running.lease_expires_at = kT0 + kLease;
+  ASSERT_THAT(Ids(claimed), ElementsAre(quick.id, slow.id));
+  ExpectSameTask(claimed[0], done);
+  ExpectSameTask(claimed[1], running);
+  ExpectSameTask(Get(store(), quick.id), done);
+  ExpectSameTask(Get(store(), slow.id), running);
+
+  // One line for the attempt that ran at once: its outcome, naming the node.
+  std::vector<TaskEvent> e = Events(store(), quick.id);
+  EXPECT_THAT(States(e), ElementsAre(TaskState::kScheduled, TaskState::kSucceeded));
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[1].attempt, 1);
+  EXPECT_EQ(e[1].node, std::optional<std::string>(kNodeA));
+  EXPECT_EQ(e[1].message, "succeeded");
+  EXPECT_EQ(Us(e[1].at), Us(kT0 + microseconds(40)));
+  e = Events(store(), slow.id);
+  EXPECT_THAT(States(e), ElementsAre(TaskState::kScheduled, TaskState::kRunning));
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[1].message, "claimed");
+
+  // Neither is claimed again, and the finished one takes no more outcomes.
+  EXPECT_THAT(Claim(store(), runner.Params(kT0 + seconds(60))), IsEmpty());
+  EXPECT_THAT(Finish(store(), done, TaskState::kFailed, kT0 + seconds(1)),
+              StatusIs(StatusCode::kAborted));
+  EXPECT_EQ(Count(store(), TaskState::kSucceeded), 1);
+  EXPECT_EQ(Count(store(), TaskState::kRunning), 1);
+}
+
+TEST_P(StoreConformanceTest, TaskClaimRunInstantlyRecordsAFailureWithItsError) {
+  Task t = Insert(store(), factory_.Make());
+  InstantRunner runner;
+  runner.outcomes[t.id] = {.id = t.id,
+                           .attempt = 1,
+                           .state = TaskState::kFailed,
+                           .result = core::TaskResult{.exit_code = 2, .output = "no"},
+                           .error = "bad input",
+                           .node = std::string(kNodeA),
+                           .now = kT0};
+  std::vector<Task> claimed = Claim(store(), runner.Params(kT0));
+  ASSERT_EQ(claimed.size(), 1u);
+  Task got = Get(store(), t.id);
+  EXPECT_EQ(got.state, TaskState::kFailed);
+  EXPECT_EQ(got.error, std::optional<std::string>("bad input"));
+  ASSERT_TRUE(got.result.has_value());
+  EXPECT_EQ(got.result->exit_code, 2);
+  EXPECT_FALSE(got.lease_owner.has_value());
+  std::vector<TaskEvent> e = Events(store(), t.id);
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[1].state, TaskState::kFailed);
+  EXPECT_EQ(e[1].message, "failed: bad input");
+}
+
+TEST_P(StoreConformanceTest, TaskClaimRunInstantlyWithAnOutcomeThatIsNotFinalChangesNothing) {
+  Task t = Insert(store(), factory_.Make());
+  InstantRunner runner;
+  runner.outcomes[t.id] = {.id = t.id, .attempt = 1, .state = TaskState::kRunning, .now = kT0};
+  EXPECT_THAT(store().TaskClaim(runner.Params(kT0)), StatusIs(StatusCode::kInvalidArgument));
+  Task got = Get(store(), t.id);
+  EXPECT_EQ(got.state, TaskState::kScheduled);
+  EXPECT_EQ(got.attempt, 0);
+  EXPECT_EQ(Events(store(), t.id).size(), 1u);
+}
+
+TEST_P(StoreConformanceTest, TaskClaimRunInstantlyConcurrentClaimersRecordEachTaskOnce) {
+  constexpr int kTasks = 400;
+  constexpr int kThreads = 6;
+  std::vector<Task> batch;
+  for (int i = 0; i < kTasks; ++i) {
+    batch.push_back(factory_.Make([&](Task& t) { t.run_at = kT0 - microseconds(i % 13); }));
+  }
+  ASSERT_THAT(store().TaskInsertMany(batch), IsOk());
+  // Every other task runs at once, whoever claims it.
+  std::set<std::string> instant;
+  for (int i = 0; i < kTasks; i += 2) instant.insert(batch[i].id);
+
+  std::mutex mu;
+  std::vector<std::string> returned, errors;
+  std::vector<std::thread> threads;
+  for (int n = 0; n < kThreads; ++n) {
+    threads.emplace_back([&, n] {
+      const std::string node = "node-" + std::to_string(n);
+      core::TaskClaimParams p = ClaimParams(kT0, 1 + n % 5, node);
+      p.run_instantly = [&](const Task& t) -> std::optional<core::TaskFinishParams> {
+        if (!instant.count(t.id)) return std::nullopt;
+        return core::TaskFinishParams{
+            .id = t.id, .attempt = t.attempt, .state = TaskState::kSucceeded, .node = node, .now = kT0};
+      };
+      while (true) {
+        auto r = store().TaskClaim(p);
+        std::lock_guard lock(mu);
+        if (!r.ok()) {
+          if (r.status().code() != StatusCode::kUnavailable) {
+            errors.push_back(r.status().ToString());
+            return;
+          }
+          continue;
+        }
+        if (r->empty()) return;
+        for (const Task& t : *r) returned.push_back(t.id);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_THAT(errors, IsEmpty());
+  ASSERT_EQ(returned.size(), static_cast<size_t>(kTasks));
+  EXPECT_EQ(std::set<std::string>(returned.begin(), returned.end()).size(),
+            static_cast<size_t>(kTasks));
+  EXPECT_EQ(Count(store(), TaskState::kSucceeded), kTasks / 2);
+  EXPECT_EQ(Count(store(), TaskState::kRunning), kTasks / 2);
+  for (const Task& t : ListAll(store(), {.limit = 1000})) {
+    EXPECT_EQ(t.attempt, 1);
+    EXPECT_EQ(t.state, instant.count(t.id) ? TaskState::kSucceeded : TaskState::kRunning);
+    EXPECT_EQ(Events(store(), t.id).size(), 2u) << t.id;
+  }
 }
 
 // ===== TaskNextRunAt =========================================================
@@ -2411,6 +2580,21 @@ TEST_P(StoreConformanceTest, WebhookQueuedOnceWhenATaskWithNotifyUrlFinishes) {
                                      .node = kNodeA, .now = kT0 + seconds(3)}),
               IsOk());
   EXPECT_THAT(ClaimHooks(store(), kT0 + seconds(3600), 10, kNodeB), IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, WebhookQueuedWhenATaskRunInItsClaimFinishes) {
+  Task t = Insert(store(), factory_.Make([](Task& x) { x.notify_url = kHook; }));
+  InstantRunner runner;
+  runner.outcomes[t.id] = {.id = t.id,
+                           .attempt = 1,
+                           .state = TaskState::kSucceeded,
+                           .node = std::string(kNodeA),
+                           .now = kT0};
+  ASSERT_EQ(Claim(store(), runner.Params(kT0)).size(), 1u);
+  std::vector<core::WebhookDelivery> due = ClaimHooks(store(), kT0 + seconds(1));
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].task_id, t.id);
+  EXPECT_EQ(due[0].task_state, TaskState::kSucceeded);
 }
 
 TEST_P(StoreConformanceTest, WebhookNotQueuedWithoutNotifyUrlOrBeforeTheEnd) {

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,24 @@ class FakeExecutor final : public core::Executor {
     return core::OkStatus();
   }
 
+  // Tasks of `type` run at once (RunInstantly) with result `r`, and are
+  // never launched.
+  void SetInstant(std::string type, core::ExecResult r) {
+    std::lock_guard lk(mu_);
+    instant_[std::move(type)] = std::move(r);
+  }
+  std::optional<core::ExecResult> RunInstantly(const core::LaunchParams& p) override {
+    std::lock_guard lk(mu_);
+    auto it = instant_.find(p.task.type);
+    if (it == instant_.end()) return std::nullopt;
+    ran_instantly_.push_back(p);
+    return it->second;
+  }
+  std::vector<core::LaunchParams> RanInstantly() const {
+    std::lock_guard lk(mu_);
+    return ran_instantly_;
+  }
+
   // Ends the live attempt of `task_id`; false if there is none.
   bool Complete(const std::string& task_id, core::ExecResult r) {
     core::DoneCallback done;
@@ -163,6 +182,8 @@ class FakeExecutor final : public core::Executor {
   std::vector<core::ExternalAttempt> external_;
   core::Status list_error_;
   std::vector<std::string> adopted_;
+  std::map<std::string, core::ExecResult> instant_;  // by task type
+  std::vector<core::LaunchParams> ran_instantly_;
 };
 
 }  // namespace sked::testing

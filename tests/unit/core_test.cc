@@ -134,7 +134,7 @@ TEST(TaskState, Terminal) {
 TEST(IsValidTransition, EveryPair) {
   // Rows: from; columns: to, in kAll's order (sch, prov, run, succ, fail, canc).
   const std::map<S, std::vector<bool>> table = {
-      {S::kScheduled, {false, true, true, false, true, true}},
+      {S::kScheduled, {false, true, true, true, true, true}},
       {S::kProvisioning, {true, false, true, true, true, true}},
       {S::kRunning, {true, false, false, true, true, true}},
       {S::kSucceeded, {false, false, false, false, false, false}},

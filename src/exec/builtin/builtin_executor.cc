@@ -69,6 +69,26 @@ BuiltinExecutor::~BuiltinExecutor() {
   for (auto& t : bar_threads_) t.join();
 }
 
+core::Duration BuiltinExecutor::ScaledWait(const std::string& type) const {
+  return std::chrono::duration_cast<core::Duration>(BuiltinWait(type) * options_.time_scale);
+}
+
+std::optional<ExecResult> BuiltinExecutor::RunInstantly(const core::LaunchParams& params) {
+  const core::Task& task = params.task;
+  if (!core::IsBuiltinType(task.type) || task.type == "bar" ||
+      ScaledWait(task.type) > core::Duration::zero()) {
+    return std::nullopt;
+  }
+  int draw;
+  {
+    std::lock_guard lk(mu_);
+    draw = std::uniform_int_distribution<int>(0, 343)(rng_);
+  }
+  ExecResult result{ExecResult::Kind::kSucceeded, 0, BuiltinOutput(task.type, task.id, draw), ""};
+  LogOutput(task.id, task.attempt, result);
+  return result;
+}
+
 core::StatusOr<std::string> BuiltinExecutor::Launch(const core::LaunchParams& params,
                                                     core::DoneCallback done) {
   const core::Task& task = params.task;
@@ -85,8 +105,7 @@ core::StatusOr<std::string> BuiltinExecutor::Launch(const core::LaunchParams& pa
   }
   int draw = std::uniform_int_distribution<int>(0, 343)(rng_);
   p.result = {ExecResult::Kind::kSucceeded, 0, BuiltinOutput(task.type, task.id, draw), ""};
-  auto wait = std::chrono::duration_cast<core::Duration>(BuiltinWait(task.type) *
-                                                         options_.time_scale);
+  const core::Duration wait = ScaledWait(task.type);
   if (wait <= core::Duration::zero()) {
     lk.unlock();
     Finish(std::move(p));
@@ -109,11 +128,16 @@ core::Status BuiltinExecutor::Cancel(const std::string& handle) {
   return core::OkStatus();
 }
 
+void BuiltinExecutor::LogOutput(const std::string& task_id, int attempt,
+                                const ExecResult& result) const {
+  if (result.kind == ExecResult::Kind::kSucceeded && options_.logger)
+    options_.logger->Log(core::LogLevel::kInfo, "task " + task_id + " attempt " +
+                                                    std::to_string(attempt) +
+                                                    " output: " + result.output);
+}
+
 void BuiltinExecutor::Finish(Pending p) {
-  if (p.result.kind == ExecResult::Kind::kSucceeded && options_.logger)
-    options_.logger->Log(core::LogLevel::kInfo, "task " + p.task_id + " attempt " +
-                                                    std::to_string(p.attempt) +
-                                                    " output: " + p.result.output);
+  LogOutput(p.task_id, p.attempt, p.result);
   p.done(std::move(p.result));
 }
 

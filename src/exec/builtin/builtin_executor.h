@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -60,6 +61,8 @@ class BuiltinExecutor final : public core::Executor {
   std::string_view Kind() const override { return "builtin"; }
   bool Durable() const override { return false; }
 
+  // The types without a wait (noop, baz; all but bar at time_scale 0).
+  std::optional<core::ExecResult> RunInstantly(const core::LaunchParams& params) override;
   core::StatusOr<std::string> Launch(const core::LaunchParams& params,
                                      core::DoneCallback done) override;
   // Always kNotFound: an in-process attempt does not survive its process.
@@ -75,6 +78,10 @@ class BuiltinExecutor final : public core::Executor {
     int attempt = 0;
   };
 
+  // BuiltinWait(type) times options_.time_scale.
+  core::Duration ScaledWait(const std::string& type) const;
+  // The node's log line of a succeeded attempt's output.
+  void LogOutput(const std::string& task_id, int attempt, const core::ExecResult& result) const;
   void TimerLoop();
   void BarLoop();
   void Finish(Pending p);

@@ -292,6 +292,44 @@ constexpr char kClaimSql[] =
     "  'claimed' FROM u)"
     " SELECT " SKED_PG_TASK_COLUMNS " FROM u ORDER BY run_at, id";
 
+// TaskClaim with run_instantly, in one transaction: lock the due rows of the
+// queues without limits (as kClaimSql's `c`), let the caller run what it can
+// at once, then write every row in one statement: p.state NULL claims the
+// task as kClaimSql does; a final p.state records that outcome instead, with
+// the outcome's line as the only history line of the attempt. The rows are
+// locked, so the store builds what it returns without reading them back.
+constexpr char kClaimLockSql[] =
+    "SELECT " SKED_PG_TASK_COLUMNS " FROM tasks"
+    " WHERE state = 'scheduled' AND deleted_at IS NULL"
+    " AND run_at <= $1::timestamptz AND runner = ANY($2::text[])"
+    " AND queue NOT IN (SELECT name FROM queues"
+    "  WHERE max_running IS NOT NULL OR max_per_second IS NOT NULL)"
+    " ORDER BY run_at, id LIMIT $3::int"
+    " FOR UPDATE SKIP LOCKED";
+constexpr char kClaimWriteSql[] =
+    "WITH p AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[],"
+    "  $5::text[], $6::text[], $7::text[], $8::int8[])"
+    "  AS p(id, state, exit_code, output, error, node, message, at_us)),"
+    " u AS (UPDATE tasks t SET"
+    "  state = coalesce(p.state, CASE WHEN t.runner = ANY($9::text[])"
+    "   THEN 'provisioning' ELSE 'running' END),"
+    "  attempt = t.attempt + 1, started_at = $10::timestamptz, handle = NULL,"
+    "  lease_owner = CASE WHEN p.state IS NULL THEN $11::text END,"
+    "  lease_expires_at = CASE WHEN p.state IS NULL THEN $12::timestamptz END,"
+    "  finished_at = CASE WHEN p.state IS NULL THEN t.finished_at"
+    "   ELSE timestamptz 'epoch' + p.at_us * interval '1 microsecond' END,"
+    "  result_exit_code = CASE WHEN p.state IS NULL THEN t.result_exit_code ELSE p.exit_code END,"
+    "  result_output = CASE WHEN p.state IS NULL THEN t.result_output ELSE p.output END,"
+    "  error = CASE WHEN p.state IS NULL THEN t.error ELSE p.error END"
+    "  FROM p WHERE t.id = p.id"
+    "  RETURNING t.*, p.state IS NULL AS claimed_only, p.node AS event_node,"
+    "   p.message AS event_message),"
+    " e AS (INSERT INTO task_events (task_id, at, state, attempt, node, instance_id, message)"
+    "  SELECT id, CASE WHEN claimed_only THEN $10::timestamptz ELSE finished_at END, state,"
+    "   attempt, CASE WHEN claimed_only THEN $11::text ELSE event_node END, instance_id,"
+    "   coalesce(event_message, 'claimed') FROM u)"
+    " SELECT count(*) FROM u";
+
 // ORDER BY ... LIMIT 1, not min(): the claim index then yields the first
 // row and stops. With min() and no statistics yet the planner read every
 // scheduled task (10 000 in the sustained benchmark) on each call, several
@@ -612,11 +650,6 @@ Status CheckCurrentAttempt(const Task& t, int attempt) {
   return core::OkStatus();
 }
 
-void ClearLease(Task& t) {
-  t.lease_owner.reset();
-  t.lease_expires_at.reset();
-}
-
 std::string MessageOr(const std::string& message, std::string_view fallback) {
   return message.empty() ? std::string(fallback) : message;
 }
@@ -635,7 +668,7 @@ Task FreshTask(const Task& task) {
   t.instance_id.reset();
   t.result.reset();
   t.error.reset();
-  ClearLease(t);
+  core::ClearLease(t);
   t.handle.reset();
   return t;
 }
@@ -794,6 +827,9 @@ class PostgresStore final : public core::Store {
   std::invoke_result_t<Fn, Connection&> Transact(Fn&& fn);
 
   void OnDue(const std::optional<std::string>& payload) SKED_PG_LOCKS_EXCLUDED(subscriber_mu_);
+
+  // TaskClaim's fast path when params.run_instantly is set: see kClaimWriteSql.
+  StatusOr<std::vector<Task>> ClaimRunningInstantly(const core::TaskClaimParams& params);
 
   // Whether any queue has limits, re-read at most every
   // kLimitedQueuesRecheck (QueuePut here sets it at once): without any, a
@@ -1055,10 +1091,14 @@ StatusOr<std::vector<Task>> PostgresStore::TaskClaim(const core::TaskClaimParams
     ASSIGN_OR_RETURN(Result r, conn.Exec(kClaimSql, p, "claim tasks"));
     return ReadTasks(r);
   };
-  // The fast path: one statement over every queue without limits.
-  ASSIGN_OR_RETURN(std::vector<Task> claimed, Run([&](Connection& conn) {
-                     return claim(conn, params.limit, std::nullopt);
-                   }));
+  // The fast path: one statement over every queue without limits (a
+  // transaction of two when the caller runs some tasks at once).
+  ASSIGN_OR_RETURN(std::vector<Task> claimed,
+                   params.run_instantly
+                       ? ClaimRunningInstantly(params)
+                       : Run([&](Connection& conn) {
+                           return claim(conn, params.limit, std::nullopt);
+                         }));
   if (static_cast<int>(claimed.size()) >= params.limit || !MayHaveLimitedQueues()) {
     return claimed;
   }
@@ -1109,6 +1149,69 @@ StatusOr<std::vector<Task>> PostgresStore::TaskClaim(const core::TaskClaimParams
     for (Task& t : *got) claimed.push_back(std::move(t));
   }
   return claimed;
+}
+
+StatusOr<std::vector<Task>> PostgresStore::ClaimRunningInstantly(
+    const core::TaskClaimParams& params) {
+  return Transact([&](Connection& conn) -> StatusOr<std::vector<Task>> {
+    ASSIGN_OR_RETURN(Result locked,
+                     conn.Exec(kClaimLockSql,
+                               Params()
+                                   .Add(params.now)
+                                   .Add(TextArrayLiteral(params.runners))
+                                   .Add(params.limit),
+                               "lock due tasks"));
+    // Each row as this claim leaves it, built here: the rows are locked.
+    ASSIGN_OR_RETURN(std::vector<Task> tasks, ReadTasks(locked));
+    if (tasks.empty()) return tasks;
+    std::vector<std::string> ids;
+    std::vector<std::optional<std::string>> states, outputs, errors, nodes, messages;
+    std::vector<std::optional<int64_t>> exit_codes, at_us;
+    for (Task& task : tasks) {
+      core::ApplyClaim(params, task);
+      std::optional<core::TaskFinishParams> outcome = params.run_instantly(task);
+      ids.push_back(task.id);
+      if (!outcome) {
+        states.emplace_back();
+        exit_codes.emplace_back();
+        outputs.emplace_back();
+        errors.emplace_back();
+        nodes.emplace_back();
+        messages.emplace_back();
+        at_us.emplace_back();
+        continue;
+      }
+      RETURN_IF_ERROR(core::CheckFinishState(*outcome));
+      core::ApplyFinish(*outcome, task);
+      states.emplace_back(core::TaskStateName(outcome->state));
+      exit_codes.push_back(outcome->result ? std::optional<int64_t>(outcome->result->exit_code)
+                                           : std::nullopt);
+      outputs.push_back(outcome->result ? std::optional<std::string>(outcome->result->output)
+                                        : std::nullopt);
+      errors.push_back(outcome->error);
+      nodes.push_back(outcome->node);
+      messages.push_back(core::FinishEventMessage(*outcome));
+      at_us.push_back(core::ToMicros(outcome->now));
+    }
+    Params p;
+    p.Add(TextArrayLiteral(ids))
+        .Add(postgres_internal::NullableTextArrayLiteral(states))
+        .Add(postgres_internal::NullableInt64ArrayLiteral(exit_codes))
+        .Add(postgres_internal::NullableTextArrayLiteral(outputs))
+        .Add(postgres_internal::NullableTextArrayLiteral(errors))
+        .Add(postgres_internal::NullableTextArrayLiteral(nodes))
+        .Add(postgres_internal::NullableTextArrayLiteral(messages))
+        .Add(postgres_internal::NullableInt64ArrayLiteral(at_us))
+        .Add(TextArrayLiteral(params.provisioning_runners))
+        .Add(params.now)
+        .Add(params.node)
+        .Add(params.now + params.lease);
+    ASSIGN_OR_RETURN(Result written, conn.Exec(kClaimWriteSql, p, "claim tasks"));
+    if (written.Int(0, 0) != static_cast<int64_t>(tasks.size())) {
+      return core::InternalError("claim tasks: a locked row was not written");
+    }
+    return tasks;
+  });
 }
 
 bool PostgresStore::MayHaveLimitedQueues() {
@@ -1291,7 +1394,7 @@ StatusOr<core::ScheduleFireResult> PostgresStore::ScheduleFire(
         Task after = before;
         after.state = TaskState::kCancelled;
         after.finished_at = params.now;
-        ClearLease(after);
+        core::ClearLease(after);
         RETURN_IF_ERROR(CasUpdateTask(
             conn, before, after,
             EventSpec{params.now, std::nullopt,
@@ -1483,26 +1586,16 @@ Status PostgresStore::TaskMarkRunning(const core::TaskMarkRunningParams& params)
 }
 
 Status PostgresStore::TaskFinish(const core::TaskFinishParams& params) {
-  if (params.state != TaskState::kSucceeded && params.state != TaskState::kFailed) {
-    return core::InvalidArgumentError("finish state must be succeeded or failed");
-  }
+  RETURN_IF_ERROR(core::CheckFinishState(params));
   return Transact([&](Connection& conn) -> Status {
     ASSIGN_OR_RETURN(Task before, LockLiveTask(conn, params.id));
     RETURN_IF_ERROR(CheckCurrentAttempt(before, params.attempt));
     Task after = before;
-    after.state = params.state;
-    after.finished_at = params.now;
-    after.result = params.result;
-    after.error = params.error;
-    ClearLease(after);
-    std::string fallback(core::TaskStateName(params.state));
-    if (params.state == TaskState::kFailed && params.error.has_value()) {
-      fallback = "failed: " + *params.error;
-    }
-    return CasUpdateTask(
-        conn, before, after,
-        EventSpec{
-            .at = params.now, .node = params.node, .message = MessageOr(params.message, fallback)});
+    core::ApplyFinish(params, after);
+    return CasUpdateTask(conn, before, after,
+                         EventSpec{.at = params.now,
+                                   .node = params.node,
+                                   .message = core::FinishEventMessage(params)});
   });
 }
 
@@ -1516,16 +1609,14 @@ std::vector<Status> PostgresStore::TaskFinishMany(
   std::vector<size_t> index;  // of each row sent, in `batch`
   for (size_t i = 0; i < batch.size(); ++i) {
     const auto& p = batch[i];
-    if (p.state != TaskState::kSucceeded && p.state != TaskState::kFailed) {
-      out[i] = core::InvalidArgumentError("finish state must be succeeded or failed");
+    if (Status state_ok = core::CheckFinishState(p); !state_ok.ok()) {
+      out[i] = std::move(state_ok);
       continue;
     }
     if (Status id_ok = CheckTaskId(p.id); !id_ok.ok()) {
       out[i] = std::move(id_ok);
       continue;
     }
-    std::string fallback(core::TaskStateName(p.state));
-    if (p.state == TaskState::kFailed && p.error.has_value()) fallback = "failed: " + *p.error;
     index.push_back(i);
     ids.push_back(p.id);
     attempts.push_back(p.attempt);
@@ -1533,7 +1624,7 @@ std::vector<Status> PostgresStore::TaskFinishMany(
     exit_codes.push_back(p.result ? std::optional<int64_t>(p.result->exit_code) : std::nullopt);
     outputs.push_back(p.result ? std::optional<std::string>(p.result->output) : std::nullopt);
     errors.push_back(p.error);
-    messages.push_back(MessageOr(p.message, fallback));
+    messages.push_back(core::FinishEventMessage(p));
     at_us.push_back(core::ToMicros(p.now));
   }
   if (index.empty()) return out;
@@ -1618,7 +1709,7 @@ StatusOr<Task> PostgresStore::TaskRetry(const core::TaskRetryParams& params) {
     after.free_attempts = before.free_attempts + (params.free ? 1 : 0);
     after.error = params.error;
     if (params.result.has_value()) after.result = params.result;
-    ClearLease(after);
+    core::ClearLease(after);
     std::string fallback;
     if (after.ChargedAttempts() >= after.max_attempts) {
       after.state = TaskState::kFailed;
@@ -1651,7 +1742,7 @@ StatusOr<Task> PostgresStore::TaskCancel(const core::TaskCancelParams& params) {
     Task after = before;
     after.state = TaskState::kCancelled;
     after.finished_at = params.now;
-    ClearLease(after);
+    core::ClearLease(after);
     RETURN_IF_ERROR(CasUpdateTask(conn, before, after,
                                   EventSpec{.at = params.now,
                                             .node = std::nullopt,

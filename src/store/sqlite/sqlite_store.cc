@@ -275,11 +275,6 @@ Status CheckCurrentAttempt(const Task& t, int attempt) {
   return core::OkStatus();
 }
 
-void ClearLease(Task& t) {
-  t.lease_owner.reset();
-  t.lease_expires_at.reset();
-}
-
 std::string MessageOr(const std::string& message, std::string_view fallback) {
   return message.empty() ? std::string(fallback) : message;
 }
@@ -305,7 +300,7 @@ StatusOr<core::TaskInsertResult> InsertOne(Connection& conn, const Task& task) {
   t.instance_id.reset();
   t.result.reset();
   t.error.reset();
-  ClearLease(t);
+  core::ClearLease(t);
   t.handle.reset();
   RETURN_IF_ERROR(InsertTaskRow(conn, t));
   RETURN_IF_ERROR(AppendEvent(conn, t, t.created_at, std::nullopt, "created"));
@@ -764,16 +759,19 @@ StatusOr<std::vector<Task>> SqliteStore::TaskClaim(
           ++lim->second.taken;
         }
         Task after = before;
-        const bool provisions =
-            std::find(params.provisioning_runners.begin(),
-                      params.provisioning_runners.end(),
-                      before.runner) != params.provisioning_runners.end();
-        after.state = provisions ? TaskState::kProvisioning : TaskState::kRunning;
-        after.attempt = before.attempt + 1;
-        after.lease_owner = params.node;
-        after.lease_expires_at = params.now + params.lease;
-        after.started_at = params.now;
-        after.handle.reset();
+        core::ApplyClaim(params, after);
+        if (params.run_instantly) {
+          if (std::optional<core::TaskFinishParams> outcome =
+                  params.run_instantly(after)) {
+            RETURN_IF_ERROR(core::CheckFinishState(*outcome));
+            core::ApplyFinish(*outcome, after);
+            RETURN_IF_ERROR(CasUpdateTask(conn, before, after));
+            RETURN_IF_ERROR(AppendEvent(conn, after, outcome->now, outcome->node,
+                                        core::FinishEventMessage(*outcome)));
+            claimed.push_back(std::move(after));
+            continue;
+          }
+        }
         RETURN_IF_ERROR(CasUpdateTask(conn, before, after));
         RETURN_IF_ERROR(
             AppendEvent(conn, after, params.now, params.node, "claimed"));
@@ -939,7 +937,7 @@ StatusOr<core::ScheduleFireResult> SqliteStore::ScheduleFire(
         Task after = before;
         after.state = TaskState::kCancelled;
         after.finished_at = params.now;
-        ClearLease(after);
+        core::ClearLease(after);
         RETURN_IF_ERROR(CasUpdateTask(conn, before, after));
         RETURN_IF_ERROR(AppendEvent(conn, after, params.now, std::nullopt,
                                     "cancelled: a later occurrence of its schedule started"));
@@ -1169,27 +1167,15 @@ Status SqliteStore::TaskMarkRunning(const core::TaskMarkRunningParams& params) {
 }
 
 Status SqliteStore::TaskFinish(const core::TaskFinishParams& params) {
-  if (params.state != TaskState::kSucceeded &&
-      params.state != TaskState::kFailed) {
-    return core::InvalidArgumentError(
-        "finish state must be succeeded or failed");
-  }
+  RETURN_IF_ERROR(core::CheckFinishState(params));
   return Write([&](Connection& conn) -> Status {
     ASSIGN_OR_RETURN(Task before, LoadLiveTask(conn, params.id));
     RETURN_IF_ERROR(CheckCurrentAttempt(before, params.attempt));
     Task after = before;
-    after.state = params.state;
-    after.finished_at = params.now;
-    after.result = params.result;
-    after.error = params.error;
-    ClearLease(after);
+    core::ApplyFinish(params, after);
     RETURN_IF_ERROR(CasUpdateTask(conn, before, after));
-    std::string fallback(core::TaskStateName(params.state));
-    if (params.state == TaskState::kFailed && params.error.has_value()) {
-      fallback = "failed: " + *params.error;
-    }
     return AppendEvent(conn, after, params.now, params.node,
-                       MessageOr(params.message, fallback));
+                       core::FinishEventMessage(params));
   });
 }
 
@@ -1201,7 +1187,7 @@ StatusOr<Task> SqliteStore::TaskRetry(const core::TaskRetryParams& params) {
     after.free_attempts = before.free_attempts + (params.free ? 1 : 0);
     after.error = params.error;
     if (params.result.has_value()) after.result = params.result;
-    ClearLease(after);
+    core::ClearLease(after);
     std::string fallback;
     if (after.ChargedAttempts() >= after.max_attempts) {
       after.state = TaskState::kFailed;
@@ -1231,7 +1217,7 @@ StatusOr<Task> SqliteStore::TaskCancel(const core::TaskCancelParams& params) {
     Task after = before;
     after.state = TaskState::kCancelled;
     after.finished_at = params.now;
-    ClearLease(after);
+    core::ClearLease(after);
     RETURN_IF_ERROR(CasUpdateTask(conn, before, after));
     RETURN_IF_ERROR(AppendEvent(conn, after, params.now, std::nullopt,
                                 MessageOr(params.message, "cancelled")));
@@ -1304,7 +1290,7 @@ StatusOr<std::vector<Task>> SqliteStore::TaskRescue(
     rescued.reserve(expired.size());
     for (const Task& before : expired) {
       Task after = before;
-      ClearLease(after);
+      core::ClearLease(after);
       after.error = "lease expired";
       std::string message;
       // The lost attempt counts toward max_attempts.
