@@ -39,6 +39,13 @@ void AddServeFlags(CLI::App& cmd, ServeConfig& c) {
                  "Tasks this node runs at once (0: an API-only node that runs no tasks)")
       ->envname("SKED_CONCURRENCY")
       ->capture_default_str();
+  cmd.add_option("--claim-batch", c.claim_batch, "Tasks one claim takes from the store at most")
+      ->envname("SKED_CLAIM_BATCH")
+      ->capture_default_str();
+  cmd.add_option("--claimers", c.claimers,
+                 "Claims in flight at once while due tasks pile up (1: the dispatcher alone)")
+      ->envname("SKED_CLAIMERS")
+      ->capture_default_str();
   cmd.add_option("--callback-secret", c.callback_secret,
                  "Key of the per-attempt callback tokens (default: generated once, kept beside "
                  "the database)")
@@ -155,6 +162,10 @@ core::Status ValidateServeConfig(ServeConfig& c) {
     return core::InvalidArgumentError("--time-scale: must be in (0, 1000]");
   if (c.concurrency < 0 || c.concurrency > 100000)
     return core::InvalidArgumentError("--concurrency: must be in 0..100000");
+  if (c.claim_batch < 1 || c.claim_batch > 1000)
+    return core::InvalidArgumentError("--claim-batch: must be in 1..1000");
+  if (c.claimers < 1 || c.claimers > 16)
+    return core::InvalidArgumentError("--claimers: must be in 1..16");
   if (!(c.lease_s >= 0.5 && c.lease_s <= 3600))
     return core::InvalidArgumentError("--lease-s: must be in 0.5..3600");
   if (!(c.shutdown_grace_s >= 0 && c.shutdown_grace_s <= 86400))

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "sched/engine.h"
 
 namespace CLI {
 class App;
@@ -31,6 +32,8 @@ struct ServeConfig {
   std::string bar_url = "https://www.whattimeisitrightnow.com/";  // --bar-url
   std::vector<std::string> api_tokens;    // --api-token (repeatable), SKED_API_TOKEN (comma list)
   int concurrency = 64;                   // --concurrency, SKED_CONCURRENCY
+  int claim_batch = sched::kDefaultClaimBatch;  // --claim-batch, SKED_CLAIM_BATCH
+  int claimers = sched::kDefaultClaimers;       // --claimers, SKED_CLAIMERS
   std::string callback_secret;            // --callback-secret; default generated and kept
   std::string webhook_secret;             // --webhook-secret; default generated and kept
   std::string callback_url;               // --callback-url; default http://<listen>

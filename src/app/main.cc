@@ -273,6 +273,8 @@ int Serve(const ServeConfig& cfg) {
   eo.node_id = cfg.node_id.empty() ? DefaultNodeId() : cfg.node_id;
   eo.version = kVersion;
   eo.concurrency = cfg.concurrency;
+  eo.claim_batch = cfg.claim_batch;
+  eo.claimers = cfg.claimers;
   eo.lease = std::chrono::duration_cast<core::Duration>(std::chrono::duration<double>(cfg.lease_s));
   eo.shutdown_grace = std::chrono::duration_cast<core::Duration>(
       std::chrono::duration<double>(cfg.shutdown_grace_s));

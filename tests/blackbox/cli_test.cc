@@ -19,7 +19,8 @@ TEST(CliTest, ServeHelpExitsZeroAndListsItsFlags) {
   CommandResult r = RunCommand({SkedBinary(), "serve", "--help"});
   EXPECT_TRUE(r.status.exited && r.status.code == 0) << r.status.ToString() << "\n" << r.output;
   for (const char* flag : {"--listen", "--db", "--time-scale", "--api-token", "--callback-secret",
-                           "--bar-url", "--concurrency", "--node-id", "--shutdown-grace-s"}) {
+                           "--bar-url", "--concurrency", "--claim-batch", "--claimers",
+                           "--node-id", "--shutdown-grace-s"}) {
     EXPECT_THAT(r.output, HasSubstr(flag)) << "serve --help does not mention " << flag;
   }
 }
@@ -28,6 +29,19 @@ TEST(CliTest, UnknownFlagExitsNonZeroWithoutServing) {
   CommandResult r = RunCommand({SkedBinary(), "serve", "--no-such-flag", "1"}, seconds(10));
   EXPECT_TRUE(r.status.exited) << "did not exit by itself: " << r.status.ToString();
   EXPECT_NE(r.status.code, 0) << r.output;
+}
+
+TEST(CliTest, AClaimTuningOutOfRangeIsRefusedByName) {
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+           {"--claim-batch", "0"}, {"--claim-batch", "1001"}, {"--claimers", "0"},
+           {"--claimers", "17"}}) {
+    CommandResult r = RunCommand(
+        {SkedBinary(), "serve", "--listen", "127.0.0.1:0", "--db", ":memory:", flag, value},
+        seconds(10));
+    EXPECT_TRUE(r.status.exited && r.status.code != 0) << flag << " " << value << ": "
+                                                       << r.status.ToString();
+    EXPECT_THAT(r.output, HasSubstr(flag + ": must be in")) << r.output;
+  }
 }
 
 using CliEnvTest = BlackboxTest;
