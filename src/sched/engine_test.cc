@@ -493,6 +493,25 @@ TEST(EngineTest, NeverRunsMoreThanConcurrency) {
   EXPECT_EQ(b->executor.Launches().size(), 7u);
 }
 
+// While claims come back full, claimers - 1 threads claim beside the
+// dispatcher; together they still never pass the concurrency.
+TEST(EngineTest, ABacklogIsClaimedByEveryClaimerWithinTheConcurrency) {
+  for (int claimers : {1, 2, 3}) {
+    auto b = MakeBundle(
+        [&](EngineOptions& o) {
+          o.concurrency = 5;
+          o.claim_batch = 1;
+          o.claimers = claimers;
+        },
+        /*flaky=*/true);
+    b->flaky->SetClaimDelay(milliseconds(20));  // so that claims made at once overlap
+    for (int i = 0; i < 12; ++i) b->Create();
+    ASSERT_TRUE(WaitFor([&] { return b->executor.LiveCount() == 5; })) << claimers;
+    EXPECT_FALSE(WaitFor([&] { return b->executor.LiveCount() > 5; }, milliseconds(100)));
+    EXPECT_EQ(b->flaky->MaxClaimsInFlight(), claimers);
+  }
+}
+
 TEST(EngineTest, StopGivesBackUnfinishedLeasesWithoutUsingAnAttempt) {
   auto b = MakeBundle();
   std::string id = b->Create([](core::Task& t) { t.max_attempts = 1; });

@@ -9,9 +9,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -28,6 +31,10 @@ class FlakyStore final : public core::Store {
   core::Store& inner() { return *inner_; }
   // TaskClaim calls so far, up or down: how often a dispatcher looked.
   int ClaimCalls() const { return claim_calls_.load(); }
+  // Each TaskClaim takes at least `d` (a slow database), so that claims made
+  // at once overlap; MaxClaimsInFlight says how many did.
+  void SetClaimDelay(std::chrono::milliseconds d) { claim_delay_ms_.store(d.count()); }
+  int MaxClaimsInFlight() const { return max_in_flight_.load(); }
 
   core::StatusOr<core::TaskInsertResult> TaskInsert(const core::Task& t) override {
     if (Down()) return Unavailable();
@@ -54,7 +61,16 @@ class FlakyStore final : public core::Store {
   core::StatusOr<std::vector<core::Task>> TaskClaim(const core::TaskClaimParams& p) override {
     ++claim_calls_;
     if (Down()) return Unavailable();
-    return inner_->TaskClaim(p);
+    const int now_in_flight = ++in_flight_;
+    for (int seen = max_in_flight_.load();
+         now_in_flight > seen && !max_in_flight_.compare_exchange_weak(seen, now_in_flight);) {
+    }
+    if (int64_t ms = claim_delay_ms_.load(); ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    }
+    auto r = inner_->TaskClaim(p);
+    --in_flight_;
+    return r;
   }
   core::StatusOr<std::optional<core::Time>> TaskNextRunAt(
       const std::vector<std::string>& runners) override {
@@ -187,6 +203,9 @@ class FlakyStore final : public core::Store {
 
   std::unique_ptr<core::Store> inner_;
   std::atomic<int> claim_calls_{0};
+  std::atomic<int> in_flight_{0};
+  std::atomic<int> max_in_flight_{0};
+  std::atomic<int64_t> claim_delay_ms_{0};
   std::atomic<bool> down_{false};
 };
 
