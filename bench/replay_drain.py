@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """Replays a sked drain in SQL, to weigh schema changes without sked in the loop.
 
-usage: python3 bench/replay_drain.py [--upto N] [--analyze] [--runs R] [--n N]
+usage: python3 bench/replay_drain.py [--upto N] [--analyze] [--runs R] [--n N] [--shape S]
 
 Starts a throwaway PostgreSQL (scripts/pg-throwaway.sh), applies sked's PostgreSQL migrations
 0001..N (default: all) to a fresh schema, fills it with N due no-op tasks and their "created"
-events, then drains them in one session with a procedure that runs sked's claim and batch-finish
-statements (the shape of kClaimSql and kFinishManySql, 256 tasks a batch, one commit per
-statement). It prints the seconds the drain took. Only the database works here, on one core, so
-the figure moves with the schema alone; bench/README.md cites the comparisons it made:
---upto 6 against 7 (the foreign key of task_events), 7 --analyze against 8 --analyze (the claim
-taking the list index on an analysed backlog), 8 against 9 (uuid ids).
+events, then drains them in one session with a procedure shaped like sked's statements, 256
+tasks a batch. --shape claim-finish (the drain up to the sixth pass, and still that of tasks a
+runner launches): the claim (kClaimSql) and the batch finish (kFinishManySql), one commit each.
+--shape in-claim (default; a no-op since the sixth pass): the rows locked (kClaimLockSql), then
+the outcome written in the same transaction with one history line (kClaimWriteSql). It prints
+the seconds the drain took. Only the database works here, on one core, so the figure moves with
+the schema alone; bench/README.md cites the comparisons it made: --upto 6 against 7 (the
+foreign key of task_events), 7 --analyze against 8 --analyze (the claim taking the list index on
+an analysed backlog), 8 against 9 (uuid ids), claim-finish against in-claim.
 """
 import argparse
 import os
@@ -65,6 +68,32 @@ END $$;
 """
 
 
+DRAIN_IN_CLAIM = """
+CREATE PROCEDURE drain() LANGUAGE plpgsql AS $$
+DECLARE ids {idtype}[]; n int := 0;
+BEGIN
+LOOP
+  SELECT array_agg(id) INTO ids FROM (SELECT id FROM tasks WHERE state = 'scheduled'
+    AND deleted_at IS NULL AND run_at <= now() AND runner = ANY(ARRAY['builtin'])
+    ORDER BY run_at, id LIMIT 256 FOR UPDATE SKIP LOCKED) c;
+  EXIT WHEN ids IS NULL;
+  n := n + cardinality(ids);
+  WITH p AS (SELECT unnest(ids) AS id),
+  u AS (UPDATE tasks t SET state = 'succeeded', attempt = t.attempt + 1, started_at = now(),
+        finished_at = now(), result_exit_code = 0, result_output = '', handle = NULL
+        FROM p WHERE t.id = p.id
+        RETURNING t.id, t.state, t.attempt, t.instance_id, t.finished_at)
+  INSERT INTO task_events (task_id, at, state, attempt, node, instance_id, message)
+  SELECT id, finished_at, state, attempt, 'n1', instance_id, 'succeeded' FROM u;
+  COMMIT;
+END LOOP;
+RAISE NOTICE 'drained %', n;
+END $$;
+"""
+
+SHAPES = {"claim-finish": DRAIN, "in-claim": DRAIN_IN_CLAIM}
+
+
 def psql(dsn, sql, schema):
     return subprocess.run(["psql", dsn, "-v", "ON_ERROR_STOP=1", "-Atq"],
                           input=f"SET search_path = {schema};\n{sql}", text=True,
@@ -82,6 +111,7 @@ def main():
     ap.add_argument("--analyze", action="store_true", help="ANALYZE the filled table first")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--n", type=int, default=100000)
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="in-claim")
     args = ap.parse_args()
 
     pg = Postgres()  # the harness's throwaway cluster
@@ -89,7 +119,7 @@ def main():
     try:
         files = migrations(args.upto)
         print(f"replay: migrations {os.path.basename(files[0])} .. {os.path.basename(files[-1])}"
-              f"{', analysed' if args.analyze else ''}; {args.n} tasks", flush=True)
+              f"{', analysed' if args.analyze else ''}; {args.n} tasks; {args.shape}", flush=True)
         for run in range(args.runs):
             schema = f"replay{run}"
             psql(dsn, f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};", "public")
@@ -97,7 +127,8 @@ def main():
                 psql(dsn, open(f).read(), schema)
             idtype = psql(dsn, "SELECT format_type(atttypid, NULL) FROM pg_attribute "
                           f"WHERE attrelid = '{schema}.tasks'::regclass AND attname = 'id'", schema)
-            psql(dsn, FILL.format(n=args.n, idtype=idtype) + DRAIN.format(idtype=idtype), schema)
+            psql(dsn, FILL.format(n=args.n, idtype=idtype) + SHAPES[args.shape].format(idtype=idtype),
+                 schema)
             if args.analyze:
                 psql(dsn, "ANALYZE tasks;", schema)
             t = time.time()
