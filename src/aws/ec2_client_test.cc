@@ -31,11 +31,11 @@
 #include <mutex>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "ec2emu/process_runner.h"
 #include "testing/loopback_http_server.h"
 
 namespace sked::aws {
@@ -651,15 +651,7 @@ TEST(Ec2ClientTest, CredentialsFromEnvironment) {
 
 std::string FindOnPath(const std::string& name) {
   const char* path = std::getenv("PATH");
-  if (path == nullptr) return "";
-  std::istringstream dirs(path);
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    if (dir.empty()) continue;
-    std::string candidate = dir + "/" + name;
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
+  return path == nullptr ? "" : ec2emu::FindOnPath(name, path);
 }
 
 // The EC2 servers the integration cases run against.
