@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -207,6 +208,40 @@ std::vector<Task> Claim(core::Store& store, const core::TaskClaimParams& p) {
 
 // Inserts `t` and claims it at t.run_at as `node`. REQUIRES: no other task
 // is due by then.
+// `threads` claimers at once, each claiming with params(n) until the store has
+// nothing left for it. Returns every task id they got back, and every error
+// other than kUnavailable (a busy database may ask for a retry; anything else
+// is a bug).
+struct ClaimRace {
+  std::vector<std::string> claimed;
+  std::vector<std::string> errors;
+};
+ClaimRace ClaimUntilEmpty(core::Store& store, int threads,
+                          const std::function<core::TaskClaimParams(int n)>& params) {
+  std::mutex mu;
+  ClaimRace race;
+  std::vector<std::thread> running;
+  for (int n = 0; n < threads; ++n) {
+    running.emplace_back([&, p = params(n)] {
+      while (true) {
+        auto r = store.TaskClaim(p);
+        std::lock_guard lock(mu);
+        if (!r.ok()) {
+          if (r.status().code() != StatusCode::kUnavailable) {
+            race.errors.push_back(r.status().ToString());
+            return;
+          }
+          continue;
+        }
+        if (r->empty()) return;
+        for (const Task& t : *r) race.claimed.push_back(t.id);
+      }
+    });
+  }
+  for (std::thread& t : running) t.join();
+  return race;
+}
+
 Task InsertAndClaim(core::Store& store, const Task& t,
                     core::Duration lease = kLease, std::string node = kNodeA) {
   Insert(store, t);
@@ -960,31 +995,9 @@ TEST_P(StoreConformanceTest, TaskClaimConcurrentClaimersNeverShareATask) {
   }
   ASSERT_THAT(store().TaskInsertMany(batch), IsOk());
 
-  std::mutex mu;
-  std::vector<std::string> claimed;
-  std::vector<std::string> errors;
-  std::vector<std::thread> threads;
-  for (int n = 0; n < kThreads; ++n) {
-    threads.emplace_back([&, n] {
-      core::TaskClaimParams p =
-          ClaimParams(kT0, 1 + n % 4, "node-" + std::to_string(n));
-      while (true) {
-        auto r = store().TaskClaim(p);
-        std::lock_guard lock(mu);
-        if (!r.ok()) {
-          // A busy database may ask for a retry; anything else is a bug.
-          if (r.status().code() != StatusCode::kUnavailable) {
-            errors.push_back(r.status().ToString());
-            return;
-          }
-          continue;
-        }
-        if (r->empty()) return;
-        for (const Task& t : *r) claimed.push_back(t.id);
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  auto [claimed, errors] = ClaimUntilEmpty(store(), kThreads, [](int n) {
+    return ClaimParams(kT0, 1 + n % 4, "node-" + std::to_string(n));
+  });
   EXPECT_THAT(errors, IsEmpty());
   ASSERT_EQ(claimed.size(), static_cast<size_t>(kTasks));
   std::set<std::string> unique(claimed.begin(), claimed.end());
@@ -1121,34 +1134,16 @@ TEST_P(StoreConformanceTest, TaskClaimRunInstantlyConcurrentClaimersRecordEachTa
   std::set<std::string> instant;
   for (int i = 0; i < kTasks; i += 2) instant.insert(batch[i].id);
 
-  std::mutex mu;
-  std::vector<std::string> returned, errors;
-  std::vector<std::thread> threads;
-  for (int n = 0; n < kThreads; ++n) {
-    threads.emplace_back([&, n] {
-      const std::string node = "node-" + std::to_string(n);
-      core::TaskClaimParams p = ClaimParams(kT0, 1 + n % 5, node);
-      p.run_instantly = [&](const Task& t) -> std::optional<core::TaskFinishParams> {
-        if (!instant.count(t.id)) return std::nullopt;
-        return core::TaskFinishParams{
-            .id = t.id, .attempt = t.attempt, .state = TaskState::kSucceeded, .node = node, .now = kT0};
-      };
-      while (true) {
-        auto r = store().TaskClaim(p);
-        std::lock_guard lock(mu);
-        if (!r.ok()) {
-          if (r.status().code() != StatusCode::kUnavailable) {
-            errors.push_back(r.status().ToString());
-            return;
-          }
-          continue;
-        }
-        if (r->empty()) return;
-        for (const Task& t : *r) returned.push_back(t.id);
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  auto [returned, errors] = ClaimUntilEmpty(store(), kThreads, [&instant](int n) {
+    const std::string node = "node-" + std::to_string(n);
+    core::TaskClaimParams p = ClaimParams(kT0, 1 + n % 5, node);
+    p.run_instantly = [&instant, node](const Task& t) -> std::optional<core::TaskFinishParams> {
+      if (!instant.count(t.id)) return std::nullopt;
+      return core::TaskFinishParams{
+          .id = t.id, .attempt = t.attempt, .state = TaskState::kSucceeded, .node = node, .now = kT0};
+    };
+    return p;
+  });
   EXPECT_THAT(errors, IsEmpty());
   ASSERT_EQ(returned.size(), static_cast<size_t>(kTasks));
   EXPECT_EQ(std::set<std::string>(returned.begin(), returned.end()).size(),
