@@ -79,14 +79,18 @@ std::optional<ExecResult> BuiltinExecutor::RunInstantly(const core::LaunchParams
       ScaledWait(task.type) > core::Duration::zero()) {
     return std::nullopt;
   }
-  int draw;
+  ExecResult result;
   {
     std::lock_guard lk(mu_);
-    draw = std::uniform_int_distribution<int>(0, 343)(rng_);
+    result = SucceededLocked(task);
   }
-  ExecResult result{ExecResult::Kind::kSucceeded, 0, BuiltinOutput(task.type, task.id, draw), ""};
   LogOutput(task.id, task.attempt, result);
   return result;
+}
+
+ExecResult BuiltinExecutor::SucceededLocked(const core::Task& task) {
+  const int draw = std::uniform_int_distribution<int>(0, 343)(rng_);
+  return {ExecResult::Kind::kSucceeded, 0, BuiltinOutput(task.type, task.id, draw), ""};
 }
 
 core::StatusOr<std::string> BuiltinExecutor::Launch(const core::LaunchParams& params,
@@ -103,8 +107,7 @@ core::StatusOr<std::string> BuiltinExecutor::Launch(const core::LaunchParams& pa
     bar_cv_.notify_one();
     return handle;
   }
-  int draw = std::uniform_int_distribution<int>(0, 343)(rng_);
-  p.result = {ExecResult::Kind::kSucceeded, 0, BuiltinOutput(task.type, task.id, draw), ""};
+  p.result = SucceededLocked(task);
   const core::Duration wait = ScaledWait(task.type);
   if (wait <= core::Duration::zero()) {
     lk.unlock();

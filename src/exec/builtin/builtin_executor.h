@@ -78,6 +78,9 @@ class BuiltinExecutor final : public core::Executor {
     int attempt = 0;
   };
 
+  // The result of an attempt of a type other than bar (baz draws its number).
+  // REQUIRES: mu_ held (rng_).
+  core::ExecResult SucceededLocked(const core::Task& task);
   // BuiltinWait(type) times options_.time_scale.
   core::Duration ScaledWait(const std::string& type) const;
   // The node's log line of a succeeded attempt's output.
