@@ -99,7 +99,7 @@ core::StatusOr<int> Engine::ClaimAndLaunch(Time now, int limit) {
   }
   int64_t succeeded = 0, failed = 0;
   for (auto& t : *claimed) {
-    if (t.state == core::TaskState::kSucceeded || t.state == core::TaskState::kFailed) {
+    if (core::IsTerminal(t.state)) {  // run in the claim
       ++(t.state == core::TaskState::kSucceeded ? succeeded : failed);
       continue;
     }
@@ -594,6 +594,7 @@ void Engine::RenewLeases() {
 void Engine::EnforceTimeouts() {
   const Time now = clock_.Now();
   std::vector<std::pair<core::Executor*, std::string>> to_cancel;
+  std::vector<Completion> timed_out;
   {
     std::lock_guard lk(mu_);
     for (auto& [id, a] : running_) {
@@ -601,15 +602,19 @@ void Engine::EnforceTimeouts() {
       a.finishing = true;
       ++stats_.timed_out;
       if (a.handle) to_cancel.emplace_back(a.executor, *a.handle);
-      completions_.push_back(
-          {id, a.task.attempt,
-           {ExecResult::Kind::kFailed, -1, "",
-            "timed out after " + std::to_string(a.task.timeout_s) + "s"},
-           0});
-      completion_cv_.notify_one();
+      timed_out.push_back({id, a.task.attempt,
+                           {ExecResult::Kind::kFailed, -1, "",
+                            "timed out after " + std::to_string(a.task.timeout_s) + "s"},
+                           0});
     }
   }
+  if (timed_out.empty()) return;
+  // Stopped first, then recorded: whoever sees the failure finds the attempt
+  // gone (its container removed), not still running beside it.
   for (auto& [e, h] : to_cancel) (void)e->Cancel(h);
+  std::lock_guard lk(mu_);
+  for (Completion& c : timed_out) completions_.push_back(std::move(c));
+  completion_cv_.notify_one();
 }
 
 void Engine::Rescue() {
