@@ -2592,6 +2592,51 @@ TEST_P(StoreConformanceTest, WebhookQueuedWhenATaskRunInItsClaimFinishes) {
   EXPECT_EQ(due[0].task_state, TaskState::kSucceeded);
 }
 
+// Lines written after an outcome recorded in the claim come after it in the
+// history, whatever their clocks say (a webhook delivered by a node whose
+// clock is behind), and the outcome's line keeps its node and message.
+TEST_P(StoreConformanceTest, WebhookLinesFollowTheOutcomeOfAnAttemptRunInItsClaim) {
+  Task t = Insert(store(), factory_.Make([](Task& x) { x.notify_url = kHook; }));
+  InstantRunner runner;
+  runner.outcomes[t.id] = {.id = t.id,
+                           .attempt = 1,
+                           .state = TaskState::kSucceeded,
+                           .node = std::string(kNodeA),
+                           .now = kT0 + seconds(5),
+                           .message = "ran at once"};
+  ASSERT_EQ(Claim(store(), runner.Params(kT0)).size(), 1u);
+  std::vector<core::WebhookDelivery> due = ClaimHooks(store(), kT0 + seconds(6), 10, kNodeB);
+  ASSERT_EQ(due.size(), 1u);
+  ASSERT_THAT(store().WebhookFinish({.id = due[0].id,
+                                     .attempt = 1,
+                                     .delivered = false,
+                                     .retry_at = kT0 + seconds(7),
+                                     .error = "HTTP 503",
+                                     .node = kNodeB,
+                                     .now = kT0 + seconds(1)}),
+              IsOk());
+  due = ClaimHooks(store(), kT0 + seconds(8), 10, kNodeB);
+  ASSERT_EQ(due.size(), 1u);
+  ASSERT_THAT(store().WebhookFinish({.id = due[0].id, .attempt = 2, .delivered = true,
+                                     .node = kNodeB, .now = kT0 + seconds(2)}),
+              IsOk());
+
+  std::vector<TaskEvent> e = Events(store(), t.id);
+  ASSERT_EQ(e.size(), 4u);
+  EXPECT_EQ(e[0].message, "created");
+  EXPECT_EQ(e[1].state, TaskState::kSucceeded);
+  EXPECT_EQ(e[1].attempt, 1);
+  EXPECT_EQ(e[1].node, std::optional<std::string>(kNodeA));
+  EXPECT_EQ(e[1].message, "ran at once");
+  EXPECT_EQ(Us(e[1].at), Us(kT0 + seconds(5)));
+  EXPECT_EQ(e[2].message, "webhook attempt 1 failed: HTTP 503; will retry");
+  EXPECT_EQ(e[2].node, std::optional<std::string>(kNodeB));
+  EXPECT_EQ(e[3].message, "webhook delivered (attempt 2)");
+  // Deleted, the task has no history to show.
+  ASSERT_TRUE(store().TaskDelete({.id = t.id, .now = kT0 + seconds(9)}).ok());
+  EXPECT_THAT(store().TaskEventList(t.id), StatusIs(StatusCode::kNotFound));
+}
+
 TEST_P(StoreConformanceTest, WebhookNotQueuedWithoutNotifyUrlOrBeforeTheEnd) {
   Task plain = InsertAndClaim(store(), factory_.Make());
   ASSERT_THAT(Finish(store(), plain, TaskState::kSucceeded, kT0), IsOk());

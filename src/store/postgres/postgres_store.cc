@@ -296,8 +296,9 @@ constexpr char kClaimSql[] =
 // queues without limits (as kClaimSql's `c`), let the caller run what it can
 // at once, then write every row in one statement: p.state NULL claims the
 // task as kClaimSql does; a final p.state records that outcome instead, with
-// the outcome's line as the only history line of the attempt. The rows are
-// locked, so the store builds what it returns without reading them back.
+// the outcome's line as the only history line of the attempt, kept on the
+// row (line_*, migration 0012; kEventListSql reads it). The rows are locked,
+// so the store builds what it returns without reading them back.
 constexpr char kClaimLockSql[] =
     "SELECT " SKED_PG_TASK_COLUMNS " FROM tasks"
     " WHERE state = 'scheduled' AND deleted_at IS NULL"
@@ -320,14 +321,16 @@ constexpr char kClaimWriteSql[] =
     "   ELSE timestamptz 'epoch' + p.at_us * interval '1 microsecond' END,"
     "  result_exit_code = CASE WHEN p.state IS NULL THEN t.result_exit_code ELSE p.exit_code END,"
     "  result_output = CASE WHEN p.state IS NULL THEN t.result_output ELSE p.output END,"
-    "  error = CASE WHEN p.state IS NULL THEN t.error ELSE p.error END"
+    "  error = CASE WHEN p.state IS NULL THEN t.error ELSE p.error END,"
+    "  line_seq = CASE WHEN p.state IS NULL THEN t.line_seq"
+    "   ELSE nextval('task_events_seq_seq') END,"
+    "  line_node = CASE WHEN p.state IS NULL THEN t.line_node ELSE p.node END,"
+    "  line_message = CASE WHEN p.state IS NULL THEN t.line_message ELSE p.message END"
     "  FROM p WHERE t.id = p.id"
-    "  RETURNING t.*, p.state IS NULL AS claimed_only, p.node AS event_node,"
-    "   p.message AS event_message),"
+    "  RETURNING t.id, t.state, t.attempt, t.instance_id, p.state IS NULL AS claimed_only),"
     " e AS (INSERT INTO task_events (task_id, at, state, attempt, node, instance_id, message)"
-    "  SELECT id, CASE WHEN claimed_only THEN $10::timestamptz ELSE finished_at END, state,"
-    "   attempt, CASE WHEN claimed_only THEN $11::text ELSE event_node END, instance_id,"
-    "   coalesce(event_message, 'claimed') FROM u)"
+    "  SELECT id, $10::timestamptz, state, attempt, $11::text, instance_id, 'claimed'"
+    "  FROM u WHERE claimed_only)"
     " SELECT count(*) FROM u";
 
 // ORDER BY ... LIMIT 1, not min(): the claim index then yields the first
@@ -377,13 +380,21 @@ constexpr char kRescueSql[] =
     "  ELSE 'lease expired; rescheduled' END FROM u)"
     " SELECT " SKED_PG_TASK_COLUMNS " FROM u ORDER BY old_expiry, id";
 
-// Zero rows: the task is absent or deleted. One row with a NULL seq: no
-// events (cannot happen for a task created through the store).
+// The stored lines and the one a claim kept on the row (line_*: an attempt
+// run in its claim, the task's last change of state; its time, state,
+// attempt and instance are the finished row's), in seq order. Zero rows: the
+// task is absent or deleted. One row with a NULL seq: no events (cannot
+// happen for a task created through the store).
 constexpr char kEventListSql[] =
-    "SELECT e.seq, " SKED_PG_US("e.at")
-    ", e.state, e.attempt, e.node, e.instance_id, e.message"
-    " FROM tasks t LEFT JOIN task_events e ON e.task_id = t.id"
-    " WHERE t.id = $1 AND t.deleted_at IS NULL ORDER BY e.seq";
+    "SELECT h.seq, " SKED_PG_US("h.at")
+    ", h.state, h.attempt, h.node, h.instance_id, h.message"
+    " FROM tasks t LEFT JOIN LATERAL ("
+    "  SELECT e.seq, e.at, e.state, e.attempt, e.node, e.instance_id, e.message"
+    "  FROM task_events e WHERE e.task_id = t.id"
+    "  UNION ALL"
+    "  SELECT t.line_seq, t.finished_at, t.state, t.attempt, t.line_node, t.instance_id,"
+    "   t.line_message WHERE t.line_seq IS NOT NULL) h ON true"
+    " WHERE t.id = $1 AND t.deleted_at IS NULL ORDER BY h.seq";
 
 constexpr char kCountByStateSql[] =
     "SELECT state, count(*) FROM tasks WHERE deleted_at IS NULL"

@@ -354,6 +354,47 @@ TEST_F(PostgresStoreTest, ClaimFromFourStoresClaimsEachTaskOnce) {
       kTasks, kStores, kThreadsPerStore, ms, per_s);
 }
 
+// An attempt run in its claim writes its history line on the task's row
+// (migration 0012), not into task_events; a claimed one still inserts its
+// "claimed" line. TaskEventList shows both (store conformance); this is the
+// write the drain no longer pays.
+TEST_F(PostgresStoreTest, AnAttemptRunInItsClaimKeepsItsLineOnTheRow) {
+  std::unique_ptr<core::Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  Task quick = factory_.Make([](Task& t) { t.run_at = kT0 - seconds(2); });
+  Task slow = factory_.Make([](Task& t) { t.run_at = kT0 - seconds(1); });
+  ASSERT_TRUE(store->TaskInsertMany({quick, slow}).ok());
+  core::TaskClaimParams p{.node = "node-a", .now = kT0, .lease = seconds(30), .limit = 10,
+                          .runners = AllRunners()};
+  p.run_instantly = [&](const Task& t) -> std::optional<core::TaskFinishParams> {
+    if (t.id != quick.id) return std::nullopt;
+    return core::TaskFinishParams{.id = t.id, .attempt = t.attempt,
+                                  .state = TaskState::kSucceeded, .node = "node-a", .now = kT0};
+  };
+  auto claimed = store->TaskClaim(p);
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_EQ(claimed->size(), 2u);
+
+  const std::string events = "\"" + schema_ + "\".task_events";
+  auto count = [&](const std::string& id) {
+    auto v = pgtest::QueryValue(dsn_, "SELECT count(*) FROM " + events + " WHERE task_id = '" +
+                                          id + "' AND attempt = 1");
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() ? v->value_or("") : "";
+  };
+  EXPECT_EQ(count(quick.id), "0");
+  EXPECT_EQ(count(slow.id), "1");
+  auto line = pgtest::QueryValue(dsn_, "SELECT line_node || ' ' || line_message FROM \"" +
+                                           schema_ + "\".tasks WHERE id = '" + quick.id +
+                                           "' AND line_seq IS NOT NULL");
+  ASSERT_TRUE(line.ok()) << line.status().ToString();
+  EXPECT_EQ(line->value_or(""), "node-a succeeded");
+  auto history = store->TaskEventList(quick.id);
+  ASSERT_TRUE(history.ok()) << history.status().ToString();
+  ASSERT_EQ(history->size(), 2u);
+  EXPECT_EQ((*history)[1].message, "succeeded");
+}
+
 // A backlog analysed while every task was scheduled: the list index and the
 // claim index then cost the same to the planner, and a claim that took the
 // list index would walk every finished task (migration 0008). Neither the
