@@ -94,6 +94,7 @@ boost::json::object NodeToJson(const core::NodeInfo& node) {
   o["version"] = node.version;
   o["started_at"] = core::FormatRfc3339(node.started_at);
   o["last_heartbeat"] = core::FormatRfc3339(node.last_heartbeat);
+  o["concurrency"] = node.concurrency;
   return o;
 }
 

@@ -136,10 +136,11 @@ TEST(NodeToJson, Fields) {
   core::NodeInfo n{.id = "node-1",
                    .version = "0.1.0",
                    .started_at = At("2026-11-23T19:00:00Z"),
-                   .last_heartbeat = At("2026-11-23T19:00:05.250Z")};
+                   .last_heartbeat = At("2026-11-23T19:00:05.250Z"),
+                   .concurrency = 64};
   EXPECT_EQ(boost::json::value(NodeToJson(n)), boost::json::parse(R"({
       "id": "node-1", "version": "0.1.0", "started_at": "2026-11-23T19:00:00.000Z",
-      "last_heartbeat": "2026-11-23T19:00:05.250Z"})"));
+      "last_heartbeat": "2026-11-23T19:00:05.250Z", "concurrency": 64})"));
 }
 
 }  // namespace

@@ -43,7 +43,8 @@ void AddServeFlags(CLI::App& cmd, ServeConfig& c) {
       ->envname("SKED_CLAIM_BATCH")
       ->capture_default_str();
   cmd.add_option("--claimers", c.claimers,
-                 "Claims in flight at once while due tasks pile up (1: the dispatcher alone)")
+                 "Claims in flight at once while due tasks pile up, shared by the nodes that claim "
+                 "from the store (each keeps claimers / nodes, at least 1)")
       ->envname("SKED_CLAIMERS")
       ->capture_default_str();
   cmd.add_option("--callback-secret", c.callback_secret,

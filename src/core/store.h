@@ -172,6 +172,9 @@ struct NodeInfo {
   std::string version;
   Time started_at{};
   Time last_heartbeat{};
+  // Attempts the node runs at once; 0: it claims no task (a node that serves
+  // only the API, or one that has stopped).
+  int concurrency = 0;
 };
 
 // A queue's limits (PUT /v1/queues/{name}). A queue nobody configured has

@@ -34,11 +34,12 @@ core::Status Engine::Start() {
   std::lock_guard lk(mu_);
   if (started_) return core::FailedPreconditionError("engine already started");
   started_ = true;
+  started_at_ = clock_.Now();
   // Tasks made due by other nodes wake the dispatcher as ours do.
   store_.TaskSubscribeDue([this](Time run_at) { WakeFor(run_at); });
   dispatcher_ = std::thread([this] { DispatchLoop(); });
   for (int i = 1; i < options_.claimers; ++i) {
-    backlog_claimers_.emplace_back([this] { BacklogLoop(); });
+    backlog_claimers_.emplace_back([this, i] { BacklogLoop(i); });
   }
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
   completer_ = std::thread([this] { CompletionLoop(); });
@@ -186,11 +187,19 @@ std::optional<core::TaskFinishParams> Engine::RunInstantly(
   return outcome;
 }
 
-void Engine::BacklogLoop() {
+void Engine::BacklogLoop(int index) {
   std::unique_lock lk(mu_);
   while (true) {
     backlog_cv_.wait(lk, [&] { return stopping_ || backlog_; });
     if (stopping_) return;
+    lk.unlock();
+    const int share = SharedClaimers();
+    lk.lock();
+    if (index >= share) {  // other nodes' claims are this one's share
+      clock_.WaitUntil(lk, backlog_cv_, clock_.Now() + kClaimersRecount,
+                       [&] { return stopping_; });
+      continue;
+    }
     const int free = FreeSlots();
     if (free <= 0) {
       backlog_ = false;  // the dispatcher claims again when a slot frees
@@ -205,6 +214,25 @@ void Engine::BacklogLoop() {
     reserved_ -= limit;
     if (!claimed.ok() || *claimed < limit) backlog_ = false;
   }
+}
+
+int Engine::SharedClaimers() {
+  std::lock_guard g(claimers_mu_);
+  const Time now = clock_.Now();
+  if (claimers_counted_at_ && now - *claimers_counted_at_ < kClaimersRecount) {
+    return shared_claimers_;
+  }
+  claimers_counted_at_ = now;
+  auto nodes = store_.NodeList();
+  if (!nodes.ok()) return shared_claimers_;  // the claims will say what is wrong
+  int claiming = 1;  // this node, whether or not its heartbeat is written yet
+  for (const core::NodeInfo& n : *nodes) {
+    if (n.id != options_.node_id && n.concurrency > 0 && now - n.last_heartbeat <= options_.lease) {
+      ++claiming;
+    }
+  }
+  shared_claimers_ = std::max(1, options_.claimers / claiming);
+  return shared_claimers_;
 }
 
 void Engine::LaunchAttempt(core::Task task, std::optional<ExecResult> ran) {
@@ -518,22 +546,19 @@ void Engine::MaintenanceLoop() {
   const Duration tick = std::min<Duration>(renew_every, milliseconds(100));
   Time next_renew = clock_.Now();
   Time next_rescue = clock_.Now();
-  const Time started_at = clock_.Now();
   std::unique_lock lk(mu_);
   while (!stop_threads_) {
+    const bool stopping = stopping_;
+    const bool announce = std::exchange(announce_stop_, false);
     lk.unlock();
     Time now = clock_.Now();
     EnforceTimeouts();
     if (now >= next_renew) {
       RenewLeases();
       AdoptOrphans();
-      auto st = store_.NodeHeartbeat({.id = options_.node_id,
-                                      .version = options_.version,
-                                      .started_at = started_at,
-                                      .last_heartbeat = now});
-      if (!st.ok()) NoteError(st, "node heartbeat");
-      next_renew = now + renew_every;
     }
+    if (now >= next_renew || announce) Heartbeat(now, stopping);
+    if (now >= next_renew) next_renew = now + renew_every;
     if (now >= next_rescue) {
       auto leader = store_.LeaderElect(options_.node_id, now, options_.lease);
       bool is_leader = leader.ok() && *leader;
@@ -556,8 +581,18 @@ void Engine::MaintenanceLoop() {
     lk.lock();
     // From the iteration's start: a clock that jumped meanwhile (a suspended
     // VM, a test's fake clock) must not stretch the wait.
-    clock_.WaitUntil(lk, maintenance_cv_, now + tick, [&] { return stop_threads_; });
+    clock_.WaitUntil(lk, maintenance_cv_, now + tick,
+                     [&] { return stop_threads_ || announce_stop_; });
   }
+}
+
+void Engine::Heartbeat(Time now, bool stopping) {
+  auto st = store_.NodeHeartbeat({.id = options_.node_id,
+                                  .version = options_.version,
+                                  .started_at = started_at_,
+                                  .last_heartbeat = now,
+                                  .concurrency = stopping ? 0 : options_.concurrency});
+  if (!st.ok()) NoteError(st, "node heartbeat");
 }
 
 void Engine::RenewLeases() {
@@ -760,6 +795,12 @@ void Engine::Stop() {
   for (std::thread& t : backlog_claimers_) t.join();
   store_.TaskSubscribeDue({});
   {
+    // The nodes still claiming take this one's share of the claimers.
+    std::lock_guard lk(mu_);
+    announce_stop_ = true;
+    maintenance_cv_.notify_all();
+  }
+  {
     std::unique_lock lk(mu_);
     clock_.WaitUntil(lk, idle_cv_, clock_.Now() + options_.shutdown_grace,
                      [&] { return running_.empty() && completions_.empty(); });
@@ -776,6 +817,7 @@ void Engine::Stop() {
   }
   if (maintenance_.joinable()) maintenance_.join();
   if (completer_.joinable()) completer_.join();
+  if (announce_stop_) Heartbeat(clock_.Now(), /*stopping=*/true);  // it had no turn
   (void)store_.LeaderResign(options_.node_id);
 }
 

@@ -16,7 +16,8 @@
 // On throughput: an attempt its executor can run at once (a built-in no-op) is
 // run inside its claim, which then records the outcome instead of "running"
 // (core::TaskClaimParams::run_instantly); and while claims come back full,
-// backlog claimers claim beside the dispatcher.
+// backlog claimers claim beside the dispatcher, as many as the node's share
+// of EngineOptions::claimers among the nodes that claim.
 //
 // Thread safety: all public methods are safe to call from any thread.
 #pragma once
@@ -52,6 +53,8 @@ inline constexpr core::Duration kDefaultShutdownGrace = std::chrono::seconds(30)
 inline constexpr int kDefaultClaimBatch = 256;
 inline constexpr int kDefaultClaimers = 2;
 inline constexpr core::Duration kDefaultThrottlePoll = std::chrono::milliseconds(50);
+// How often a backlog claimer counts again the nodes that share the claimers.
+inline constexpr core::Duration kClaimersRecount = std::chrono::milliseconds(250);
 
 struct EngineOptions {
   std::string node_id;
@@ -84,9 +87,14 @@ struct EngineOptions {
   double time_scale = 1.0;
   // Tasks claimed per store call. Default: kDefaultClaimBatch.
   int claim_batch = kDefaultClaimBatch;
-  // Claims in flight at once while a backlog lasts: the dispatcher's, and
-  // those of claimers - 1 threads that join it for as long as its claims
-  // come back full, so that the database works on several claims at once.
+  // Claims in flight at once while a backlog lasts, across the nodes that
+  // claim from the store: the database's work, which claims added beyond it
+  // slow down (they walk past each other's locked rows). Each node's
+  // dispatcher claims, and up to claimers - 1 backlog threads join it while
+  // its claims come back full: as many as leave each node its share,
+  // claimers / (nodes that claim), at least the dispatcher. A node counts
+  // while its heartbeat (NodeInfo::concurrency > 0) is at most one lease old;
+  // the count is taken again every kClaimersRecount while a backlog lasts.
   // Default: kDefaultClaimers; 1: the dispatcher alone.
   int claimers = kDefaultClaimers;
   // Extra environment for each attempt (callback URL and token); may be empty.
@@ -165,8 +173,16 @@ class Engine {
   };
 
   void DispatchLoop();
-  // A backlog claimer (EngineOptions::claimers): claims while backlog_ holds.
-  void BacklogLoop();
+  // Backlog claimer `index` (1 .. claimers - 1; EngineOptions::claimers):
+  // claims while backlog_ holds and the node's share of claimers exceeds
+  // `index`.
+  void BacklogLoop(int index);
+  // The node's share of options_.claimers (at least 1): counts the nodes
+  // that claim (NodeList) when the last count is kClaimersRecount old. Call
+  // without mu_.
+  int SharedClaimers();
+  // This node's row in the store: its concurrency, or 0 once it claims no more.
+  void Heartbeat(core::Time now, bool stopping);
   // Slots neither running nor reserved by a claim in flight. REQUIRES: mu_.
   int FreeSlots() const;
   // One store claim of up to `limit` tasks: records those run at once and
@@ -242,6 +258,15 @@ class Engine {
   // until one lease has passed since (see MaintenanceLoop).
   core::Time last_unavailable_{};
   std::mt19937_64 rng_;
+  core::Time started_at_{};  // for the node's heartbeat
+  // Stop() asks the maintenance thread to write the heartbeat that says the
+  // node claims no more (the thread writes every heartbeat, so none of its
+  // own can come after and undo it).
+  bool announce_stop_ = false;
+
+  std::mutex claimers_mu_;  // never taken with mu_ held
+  int shared_claimers_ = 1;                       // guarded by claimers_mu_
+  std::optional<core::Time> claimers_counted_at_;  // guarded by claimers_mu_
 
   std::thread dispatcher_;
   std::vector<std::thread> backlog_claimers_;

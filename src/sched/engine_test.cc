@@ -512,6 +512,55 @@ TEST(EngineTest, ABacklogIsClaimedByEveryClaimerWithinTheConcurrency) {
   }
 }
 
+// Another node that claims takes its share of the claimers: with two nodes,
+// each keeps one claim in flight. One that claims nothing (concurrency 0: it
+// serves only the API, or stopped) or whose heartbeat is older than a lease
+// takes none.
+TEST(EngineTest, TheNodesThatClaimShareTheClaimers) {
+  struct Other {
+    int concurrency;
+    core::Duration heartbeat_age;
+    int claims_in_flight;
+  };
+  for (const Other& other : {Other{8, seconds(0), 1}, Other{8, seconds(29), 1},
+                             Other{0, seconds(0), 2}, Other{8, seconds(31), 2}}) {
+    auto b = MakeBundle(
+        [&](EngineOptions& o) {
+          o.concurrency = 5;
+          o.claim_batch = 1;
+          o.claimers = 2;
+        },
+        /*flaky=*/true);
+    ASSERT_TRUE(b->store
+                    ->NodeHeartbeat({.id = "node-b",
+                                     .version = "test",
+                                     .started_at = testing::kTestEpoch - seconds(60),
+                                     .last_heartbeat = b->clock.Now() - other.heartbeat_age,
+                                     .concurrency = other.concurrency})
+                    .ok());
+    b->flaky->SetClaimDelay(milliseconds(20));
+    for (int i = 0; i < 12; ++i) b->Create();
+    ASSERT_TRUE(WaitFor([&] { return b->executor.LiveCount() == 5; })) << other.concurrency;
+    EXPECT_EQ(b->flaky->MaxClaimsInFlight(), other.claims_in_flight)
+        << "other node: concurrency " << other.concurrency << ", heartbeat "
+        << std::chrono::duration_cast<seconds>(other.heartbeat_age).count() << " s old";
+  }
+}
+
+// The node's row says how many attempts it runs, and once it stops, none:
+// the nodes still claiming take its share at their next count.
+TEST(EngineTest, TheHeartbeatSaysTheConcurrencyAndStopSaysZero) {
+  auto b = MakeBundle([](EngineOptions& o) { o.concurrency = 7; });
+  auto concurrency = [&] {
+    auto nodes = b->store->NodeList();
+    EXPECT_TRUE(nodes.ok());
+    return nodes.ok() && nodes->size() == 1 ? (*nodes)[0].concurrency : -1;
+  };
+  ASSERT_TRUE(WaitFor([&] { return concurrency() == 7; }));
+  b->engine->Stop();
+  EXPECT_EQ(concurrency(), 0);
+}
+
 TEST(EngineTest, StopGivesBackUnfinishedLeasesWithoutUsingAnAttempt) {
   auto b = MakeBundle();
   std::string id = b->Create([](core::Task& t) { t.max_attempts = 1; });

@@ -172,26 +172,43 @@ TEST_F(RestartTest, NodesListsEveryNodeAndWhichAreAlive) {
   o.node_id = "node-before";
   o.extra_args = {"--lease-s", "1"};  // heartbeats every 1/3 s; alive within 3 s
   ServerProcess& s = StartServer(o);
+  struct Node {
+    bool alive = false;
+    int64_t concurrency = -1;
+  };
   auto nodes = [&] {
     HttpResponse r = api().Get("/v1/nodes");
     EXPECT_EQ(r.status, 200) << r.body;
     const json::value body = json::parse(r.body);
-    std::map<std::string, bool> alive;
-    for (const auto& n : body.at("nodes").as_array())
-      alive[std::string(n.at("id").as_string())] = n.at("alive").as_bool();
-    return alive;
+    std::map<std::string, Node> out;
+    for (const auto& n : body.at("nodes").as_array()) {
+      out[std::string(n.at("id").as_string())] = {n.at("alive").as_bool(),
+                                                  n.at("concurrency").as_int64()};
+    }
+    return out;
   };
   ASSERT_TRUE(WaitUntil([&] { return nodes().count("node-before") == 1; }));
-  EXPECT_TRUE(nodes()["node-before"]);
+  EXPECT_TRUE(nodes()["node-before"].alive);
+  EXPECT_EQ(nodes()["node-before"].concurrency, 64);  // --concurrency's default
   s.Kill();
   s.options().node_id = "node-after";
   s.Start();
   ASSERT_TRUE(WaitUntil([&] { return nodes().count("node-after") == 1; }));
-  EXPECT_TRUE(nodes()["node-after"]);
+  EXPECT_TRUE(nodes()["node-after"].alive);
   // The dead node stays listed, and stops counting as alive 3 leases after
-  // its last heartbeat.
-  EXPECT_TRUE(WaitUntil([&] { return !nodes()["node-before"]; }, seconds(10)));
+  // its last heartbeat. Killed, it never said it stopped claiming.
+  EXPECT_TRUE(WaitUntil([&] { return !nodes()["node-before"].alive; }, seconds(10)));
   EXPECT_EQ(nodes().size(), 2u);
+  EXPECT_EQ(nodes()["node-before"].concurrency, 64);
+  // A node that stops gracefully says it claims no more (the nodes still
+  // claiming take its share of --claimers).
+  ExitStatus st = s.Stop();
+  EXPECT_TRUE(st.exited && st.code == 0) << st.ToString();
+  s.options().node_id = "node-last";
+  s.Start();
+  ASSERT_TRUE(WaitUntil([&] { return nodes().count("node-last") == 1; }));
+  EXPECT_EQ(nodes()["node-after"].concurrency, 0);
+  EXPECT_EQ(nodes()["node-last"].concurrency, 64);
 }
 
 }  // namespace

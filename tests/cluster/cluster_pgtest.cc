@@ -335,7 +335,8 @@ TEST_F(ClusterTest, ThreeNodesRunEachOf2000TasksExactlyOnceAndNeverEarly) {
   EXPECT_EQ(not_once, 0);
   for (const auto& [n, count] : per_node) std::printf("%s ran %d tasks\n", n.c_str(), count);
 
-  // Every node is listed, with a recent heartbeat.
+  // Every node is listed, with a recent heartbeat and the attempts it runs
+  // at once (--concurrency's default).
   HttpResponse r = http(2).Get("/v1/nodes");
   ASSERT_EQ(r.status, 200) << Describe(r);
   std::set<std::string> ids;
@@ -346,6 +347,8 @@ TEST_F(ClusterTest, ThreeNodesRunEachOf2000TasksExactlyOnceAndNeverEarly) {
     EXPECT_FALSE(Str(o, "version").empty());
     EXPECT_GE(TimeField(o, "last_heartbeat"), now - seconds(1));
     EXPECT_LE(TimeField(o, "started_at"), TimeField(o, "last_heartbeat"));
+    ASSERT_TRUE(o.contains("concurrency") && o.at("concurrency").is_int64()) << o;
+    EXPECT_EQ(o.at("concurrency").as_int64(), 64);
   }
   EXPECT_THAT(ids, ::testing::ElementsAre("node-0", "node-1", "node-2"));
 }

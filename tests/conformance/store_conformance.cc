@@ -1972,17 +1972,21 @@ TEST_P(StoreConformanceTest, NodeHeartbeatCreatesAndRefreshes) {
   ASSERT_THAT(store().NodeHeartbeat({.id = kNodeA,
                                      .version = "0.1.0",
                                      .started_at = kT0,
-                                     .last_heartbeat = kT0}),
+                                     .last_heartbeat = kT0,
+                                     .concurrency = 64}),
               IsOk());
   ASSERT_THAT(store().NodeHeartbeat({.id = kNodeB,
                                      .version = "0.1.0",
                                      .started_at = kT0 + seconds(1),
-                                     .last_heartbeat = kT0 + seconds(1)}),
+                                     .last_heartbeat = kT0 + seconds(1),
+                                     .concurrency = 8}),
               IsOk());
+  // A's last heartbeat, as it stops: it claims nothing more.
   ASSERT_THAT(store().NodeHeartbeat({.id = kNodeA,
                                      .version = "0.2.0",
                                      .started_at = kT0,
-                                     .last_heartbeat = kT0 + seconds(15)}),
+                                     .last_heartbeat = kT0 + seconds(15),
+                                     .concurrency = 0}),
               IsOk());
 
   SKED_ASSERT_OK_AND_ASSIGN(nodes, store().NodeList());
@@ -1995,8 +1999,10 @@ TEST_P(StoreConformanceTest, NodeHeartbeatCreatesAndRefreshes) {
   EXPECT_EQ(nodes[0].version, "0.2.0");
   EXPECT_EQ(Us(nodes[0].started_at), Us(kT0));
   EXPECT_EQ(Us(nodes[0].last_heartbeat), Us(kT0 + seconds(15)));
+  EXPECT_EQ(nodes[0].concurrency, 0);
   EXPECT_EQ(nodes[1].id, kNodeB);
   EXPECT_EQ(Us(nodes[1].last_heartbeat), Us(kT0 + seconds(1)));
+  EXPECT_EQ(nodes[1].concurrency, 8);
 }
 
 TEST_P(StoreConformanceTest, TaskRetryKeepsTheFailedAttemptsResult) {

@@ -401,14 +401,14 @@ constexpr char kCountByStateSql[] =
     " GROUP BY state";
 
 constexpr char kNodeHeartbeatSql[] =
-    "INSERT INTO nodes (id, version, started_at, last_heartbeat)"
-    " VALUES ($1, $2, $3::timestamptz, $4::timestamptz)"
+    "INSERT INTO nodes (id, version, started_at, last_heartbeat, concurrency)"
+    " VALUES ($1, $2, $3::timestamptz, $4::timestamptz, $5::int)"
     " ON CONFLICT (id) DO UPDATE SET version = excluded.version,"
     " started_at = excluded.started_at,"
-    " last_heartbeat = excluded.last_heartbeat";
+    " last_heartbeat = excluded.last_heartbeat, concurrency = excluded.concurrency";
 
 constexpr char kNodeListSql[] = "SELECT id, version, " SKED_PG_US("started_at") ", " SKED_PG_US(
-    "last_heartbeat") " FROM nodes ORDER BY id";
+    "last_heartbeat") ", concurrency FROM nodes ORDER BY id";
 
 // The holder extends its lease; anyone takes a lease that expired before
 // `now`. elected_at marks when the current holder took over. A row comes
@@ -1849,7 +1849,12 @@ Status PostgresStore::NodeHeartbeat(const NodeInfo& node) {
   return Run([&](Connection& conn) -> Status {
     return conn
         .Exec(kNodeHeartbeatSql,
-              Params().Add(node.id).Add(node.version).Add(node.started_at).Add(node.last_heartbeat),
+              Params()
+                  .Add(node.id)
+                  .Add(node.version)
+                  .Add(node.started_at)
+                  .Add(node.last_heartbeat)
+                  .Add(node.concurrency),
               "record node heartbeat")
         .status();
   });
@@ -1863,7 +1868,8 @@ StatusOr<std::vector<NodeInfo>> PostgresStore::NodeList() {
       nodes.push_back(NodeInfo{.id = std::string(r.Text(i, 0)),
                                .version = std::string(r.Text(i, 1)),
                                .started_at = core::TimeFromMicros(r.Int(i, 2)),
-                               .last_heartbeat = core::TimeFromMicros(r.Int(i, 3))});
+                               .last_heartbeat = core::TimeFromMicros(r.Int(i, 3)),
+                               .concurrency = static_cast<int>(r.Int(i, 4))});
     }
     return nodes;
   });

@@ -1376,16 +1376,18 @@ Status SqliteStore::NodeHeartbeat(const NodeInfo& node) {
     ASSIGN_OR_RETURN(
         Statement st,
         conn.Prepare(
-            "INSERT INTO nodes (id, version, started_at, last_heartbeat) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            "INSERT INTO nodes (id, version, started_at, last_heartbeat, concurrency) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
             "version = excluded.version, "
             "started_at = excluded.started_at, "
-            "last_heartbeat = excluded.last_heartbeat",
+            "last_heartbeat = excluded.last_heartbeat, "
+            "concurrency = excluded.concurrency",
             "record node heartbeat"));
     st.Bind(node.id)
         .Bind(node.version)
         .Bind(core::ToMicros(node.started_at))
-        .Bind(core::ToMicros(node.last_heartbeat));
+        .Bind(core::ToMicros(node.last_heartbeat))
+        .Bind(static_cast<int64_t>(node.concurrency));
     return st.Run();
   });
 }
@@ -1394,7 +1396,7 @@ StatusOr<std::vector<NodeInfo>> SqliteStore::NodeList() {
   return Read([&](Connection& conn) -> StatusOr<std::vector<NodeInfo>> {
     ASSIGN_OR_RETURN(
         Statement st,
-        conn.Prepare("SELECT id, version, started_at, last_heartbeat "
+        conn.Prepare("SELECT id, version, started_at, last_heartbeat, concurrency "
                      "FROM nodes ORDER BY id",
                      "list nodes"));
     std::vector<NodeInfo> nodes;
@@ -1405,7 +1407,8 @@ StatusOr<std::vector<NodeInfo>> SqliteStore::NodeList() {
           NodeInfo{.id = st.Text(0),
                    .version = st.Text(1),
                    .started_at = core::TimeFromMicros(st.Int(2)),
-                   .last_heartbeat = core::TimeFromMicros(st.Int(3))});
+                   .last_heartbeat = core::TimeFromMicros(st.Int(3)),
+                   .concurrency = static_cast<int>(st.Int(4))});
     }
   });
 }
