@@ -230,7 +230,8 @@ def sked_throughput(pg, n, nodes, schema):
             "jobs_per_s": n / seconds, "ran_once": once,
             "claim_calls": claim_calls, "ran_in_claim": in_claim,
             "cpu_ms_per_job": cpu * 1000 / n,
-            "settings": {"concurrency": DRAIN_CONCURRENCY, "claim_batch": 256, "claimers": 2,
+            "settings": {"concurrency": DRAIN_CONCURRENCY, "claim_batch": 256,
+                         "claimers": "2, shared by the nodes that claim",
                          "db_pool": "HTTP handler threads + 4 = 12"}}
 
 
