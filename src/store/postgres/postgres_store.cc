@@ -298,7 +298,9 @@ constexpr char kClaimSql[] =
 // task as kClaimSql does; a final p.state records that outcome instead, with
 // the outcome's line as the only history line of the attempt, kept on the
 // row (line_*, migration 0012; kEventListSql reads it). The rows are locked,
-// so the store builds what it returns without reading them back.
+// so the store builds what it returns without reading them back. The two
+// statements share the protocol's implicit transaction (Connection::ExecPair):
+// no BEGIN or COMMIT round trip.
 constexpr char kClaimLockSql[] =
     "SELECT " SKED_PG_TASK_COLUMNS " FROM tasks"
     " WHERE state = 'scheduled' AND deleted_at IS NULL"
@@ -1164,61 +1166,68 @@ StatusOr<std::vector<Task>> PostgresStore::TaskClaim(const core::TaskClaimParams
 
 StatusOr<std::vector<Task>> PostgresStore::ClaimRunningInstantly(
     const core::TaskClaimParams& params) {
-  return Transact([&](Connection& conn) -> StatusOr<std::vector<Task>> {
-    ASSIGN_OR_RETURN(Result locked,
-                     conn.Exec(kClaimLockSql,
-                               Params()
-                                   .Add(params.now)
-                                   .Add(TextArrayLiteral(params.runners))
-                                   .Add(params.limit),
-                               "lock due tasks"));
-    // Each row as this claim leaves it, built here: the rows are locked.
-    ASSIGN_OR_RETURN(std::vector<Task> tasks, ReadTasks(locked));
-    if (tasks.empty()) return tasks;
-    std::vector<std::string> ids;
-    std::vector<std::optional<std::string>> states, outputs, errors, nodes, messages;
-    std::vector<std::optional<int64_t>> exit_codes, at_us;
-    for (Task& task : tasks) {
-      core::ApplyClaim(params, task);
-      std::optional<core::TaskFinishParams> outcome = params.run_instantly(task);
-      ids.push_back(task.id);
-      if (!outcome) {
-        states.emplace_back();
-        exit_codes.emplace_back();
-        outputs.emplace_back();
-        errors.emplace_back();
-        nodes.emplace_back();
-        messages.emplace_back();
-        at_us.emplace_back();
-        continue;
+  return Run([&](Connection& conn) -> StatusOr<std::vector<Task>> {
+    std::vector<Task> tasks;
+    // Lock, run, write: one transaction in two round trips (ExecPair).
+    auto write = [&](const Result& locked) -> StatusOr<std::optional<Params>> {
+      // Each row as this claim leaves it, built here: the rows are locked.
+      ASSIGN_OR_RETURN(tasks, ReadTasks(locked));
+      if (tasks.empty()) return std::optional<Params>();
+      std::vector<std::string> ids;
+      std::vector<std::optional<std::string>> states, outputs, errors, nodes, messages;
+      std::vector<std::optional<int64_t>> exit_codes, at_us;
+      for (Task& task : tasks) {
+        core::ApplyClaim(params, task);
+        std::optional<core::TaskFinishParams> outcome = params.run_instantly(task);
+        ids.push_back(task.id);
+        if (!outcome) {
+          states.emplace_back();
+          exit_codes.emplace_back();
+          outputs.emplace_back();
+          errors.emplace_back();
+          nodes.emplace_back();
+          messages.emplace_back();
+          at_us.emplace_back();
+          continue;
+        }
+        RETURN_IF_ERROR(core::CheckFinishState(*outcome));
+        core::ApplyFinish(*outcome, task);
+        states.emplace_back(core::TaskStateName(outcome->state));
+        exit_codes.push_back(outcome->result ? std::optional<int64_t>(outcome->result->exit_code)
+                                             : std::nullopt);
+        outputs.push_back(outcome->result ? std::optional<std::string>(outcome->result->output)
+                                          : std::nullopt);
+        errors.push_back(outcome->error);
+        nodes.push_back(outcome->node);
+        messages.push_back(core::FinishEventMessage(*outcome));
+        at_us.push_back(core::ToMicros(outcome->now));
       }
-      RETURN_IF_ERROR(core::CheckFinishState(*outcome));
-      core::ApplyFinish(*outcome, task);
-      states.emplace_back(core::TaskStateName(outcome->state));
-      exit_codes.push_back(outcome->result ? std::optional<int64_t>(outcome->result->exit_code)
-                                           : std::nullopt);
-      outputs.push_back(outcome->result ? std::optional<std::string>(outcome->result->output)
-                                        : std::nullopt);
-      errors.push_back(outcome->error);
-      nodes.push_back(outcome->node);
-      messages.push_back(core::FinishEventMessage(*outcome));
-      at_us.push_back(core::ToMicros(outcome->now));
-    }
-    Params p;
-    p.Add(TextArrayLiteral(ids))
-        .Add(postgres_internal::NullableTextArrayLiteral(states))
-        .Add(postgres_internal::NullableInt64ArrayLiteral(exit_codes))
-        .Add(postgres_internal::NullableTextArrayLiteral(outputs))
-        .Add(postgres_internal::NullableTextArrayLiteral(errors))
-        .Add(postgres_internal::NullableTextArrayLiteral(nodes))
-        .Add(postgres_internal::NullableTextArrayLiteral(messages))
-        .Add(postgres_internal::NullableInt64ArrayLiteral(at_us))
-        .Add(TextArrayLiteral(params.provisioning_runners))
-        .Add(params.now)
-        .Add(params.node)
-        .Add(params.now + params.lease);
-    ASSIGN_OR_RETURN(Result written, conn.Exec(kClaimWriteSql, p, "claim tasks"));
-    if (written.Int(0, 0) != static_cast<int64_t>(tasks.size())) {
+      Params p;
+      p.Add(TextArrayLiteral(ids))
+          .Add(postgres_internal::NullableTextArrayLiteral(states))
+          .Add(postgres_internal::NullableInt64ArrayLiteral(exit_codes))
+          .Add(postgres_internal::NullableTextArrayLiteral(outputs))
+          .Add(postgres_internal::NullableTextArrayLiteral(errors))
+          .Add(postgres_internal::NullableTextArrayLiteral(nodes))
+          .Add(postgres_internal::NullableTextArrayLiteral(messages))
+          .Add(postgres_internal::NullableInt64ArrayLiteral(at_us))
+          .Add(TextArrayLiteral(params.provisioning_runners))
+          .Add(params.now)
+          .Add(params.node)
+          .Add(params.now + params.lease);
+      return std::optional<Params>(std::move(p));
+    };
+    ASSIGN_OR_RETURN(std::optional<Result> written,
+                     conn.ExecPair(kClaimLockSql,
+                                   Params()
+                                       .Add(params.now)
+                                       .Add(TextArrayLiteral(params.runners))
+                                       .Add(params.limit),
+                                   kClaimWriteSql, write, "claim tasks"));
+    if (!written.has_value()) return tasks;  // nothing was due
+    // Every row is locked by this transaction, so the write finds each: a
+    // bug check, made once the transaction has committed.
+    if (written->Int(0, 0) != static_cast<int64_t>(tasks.size())) {
       return core::InternalError("claim tasks: a locked row was not written");
     }
     return tasks;

@@ -362,6 +362,112 @@ std::optional<core::StatusOr<Result>> Connection::Receive(std::string_view what)
   return out;
 }
 
+bool Connection::Queue(std::string_view sql, const std::string* name, const Params& params) {
+  const ParamArrays a(params);
+  if (name != nullptr) {
+    return PQsendQueryPrepared(pg_, name->c_str(), a.n, a.values.data(), a.lengths.data(),
+                               a.formats.data(), /*resultFormat=*/0) != 0;
+  }
+  const std::string text(sql);
+  return PQsendQueryParams(pg_, text.c_str(), a.n, nullptr, a.values.data(), a.lengths.data(),
+                           a.formats.data(), /*resultFormat=*/0) != 0;
+}
+
+bool Connection::EndOfStatement() {
+  PGresult* extra = PQgetResult(pg_);
+  if (extra == nullptr) return true;
+  PQclear(extra);
+  return false;
+}
+
+core::Status Connection::SyncAndLeavePipeline(std::string_view what) {
+  if (PQpipelineSync(pg_) == 0) {
+    broken_ = true;
+    return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
+  }
+  return LeavePipeline(what);
+}
+
+core::Status Connection::LeavePipeline(std::string_view what) {
+  core::Status first_error;
+  auto lost = [&] {
+    broken_ = true;
+    return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
+  };
+  // Whatever is still queued before the Sync reports (an aborted statement,
+  // a failed commit), then the Sync itself.
+  while (true) {
+    PGresult* res = PQgetResult(pg_);
+    if (res == nullptr) {
+      if (PQstatus(pg_) != CONNECTION_OK) return lost();
+      continue;  // the end of one statement's results
+    }
+    const ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_PIPELINE_SYNC) {
+      PQclear(res);
+      break;
+    }
+    if (st != PGRES_PIPELINE_ABORTED) {
+      core::Status s = Check(res, what);
+      if (first_error.ok() && !s.ok()) first_error = std::move(s);
+    }
+    PQclear(res);
+  }
+  if (PQexitPipelineMode(pg_) == 0) return lost();
+  return first_error;
+}
+
+core::StatusOr<std::optional<Result>> Connection::ExecPair(
+    std::string_view first_sql, const Params& first_params, std::string_view second_sql,
+    const std::function<core::StatusOr<std::optional<Params>>(const Result&)>& then,
+    std::string_view what) {
+  if (!first_params.status().ok()) return first_params.status();
+  if (broken_) {
+    return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
+  }
+  // Prepared before the pipeline, where a prepare would be one more message
+  // to wait for.
+  ASSIGN_OR_RETURN(const std::string* first, Prepare(first_sql, what));
+  ASSIGN_OR_RETURN(const std::string* second, Prepare(second_sql, what));
+  auto lost = [&] {
+    broken_ = true;
+    return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
+  };
+  if (PQenterPipelineMode(pg_) == 0) return lost();
+  // The first statement, and a Flush so that its result comes back while the
+  // transaction stays open.
+  if (!Queue(first_sql, first, first_params) || PQsendFlushRequest(pg_) == 0 ||
+      PQflush(pg_) != 0) {
+    return lost();
+  }
+  PGresult* res = PQgetResult(pg_);
+  core::Status s = Check(res, what);
+  Result first_result(res);
+  if (res != nullptr && !EndOfStatement()) return lost();
+  if (!s.ok()) {
+    (void)SyncAndLeavePipeline(what);
+    return s;
+  }
+  core::StatusOr<std::optional<Params>> next = then(first_result);
+  if (next.ok() && next->has_value() && !(*next)->status().ok()) next = (*next)->status();
+  if (!next.ok() || !next->has_value()) {
+    RETURN_IF_ERROR(SyncAndLeavePipeline(what));
+    if (!next.ok()) return next.status();
+    return std::optional<Result>();
+  }
+  if (!Queue(second_sql, second, **next)) return lost();
+  if (PQpipelineSync(pg_) == 0) return lost();
+  res = PQgetResult(pg_);
+  s = Check(res, what);
+  Result second_result(res);
+  if (res != nullptr && !EndOfStatement()) return lost();
+  // The Sync went with the statement; its result says whether the commit held.
+  core::Status committed = LeavePipeline(what);
+  RETURN_IF_ERROR(s);
+  RETURN_IF_ERROR(committed);
+  return std::optional<Result>(std::move(second_result));
+}
+
 core::StatusOr<Result> Connection::ExecOnce(std::string_view sql, const Params& params,
                                             std::string_view what) {
   if (!params.status().ok()) return params.status();

@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -146,6 +147,20 @@ class Connection {
   std::optional<core::StatusOr<Result>> Receive(std::string_view what);
   // The descriptor to poll between Send and Receive.
   int socket() const;
+  // Two statements in one transaction, in two round trips instead of the
+  // four of BEGIN, first, second, COMMIT: the extended protocol's implicit
+  // transaction (libpq's pipeline mode) holds from `first_sql` until the
+  // Sync sent after `second_sql`, which commits both. `then` gets the first
+  // statement's result and returns the second's parameters, or nullopt to
+  // run no second statement. The first statement must write nothing (it may
+  // lock rows): when there is no second, or `then` fails, the Sync that ends
+  // the transaction commits what the first did. Returns the second result,
+  // nullopt when there was none, or the first error (nothing committed when
+  // a statement or the commit fails).
+  core::StatusOr<std::optional<Result>> ExecPair(
+      std::string_view first_sql, const Params& first_params, std::string_view second_sql,
+      const std::function<core::StatusOr<std::optional<Params>>(const Result&)>& then,
+      std::string_view what);
   // Runs `sql` with parameters but without preparing it (one-off statements).
   core::StatusOr<Result> ExecOnce(std::string_view sql, const Params& params,
                                   std::string_view what);
@@ -180,6 +195,17 @@ class Connection {
   // nullptr past kMaxPrepared (then the statement runs unprepared).
   core::StatusOr<const std::string*> Prepare(std::string_view sql, std::string_view what);
   struct ParamArrays;
+  // Queues `sql` (prepared as `name`, or unnamed when name is nullptr) in
+  // pipeline mode; false when libpq refused it.
+  bool Queue(std::string_view sql, const std::string* name, const Params& params);
+  // In pipeline mode, after a statement's one result: whether the NULL that
+  // ends its results follows (anything else: the protocol went astray).
+  bool EndOfStatement();
+  // In pipeline mode: sends a Sync, then LeavePipeline.
+  core::Status SyncAndLeavePipeline(std::string_view what);
+  // In pipeline mode, a Sync sent: reads every result up to the Sync's and
+  // leaves pipeline mode. The first error among them (a failed commit), or OK.
+  core::Status LeavePipeline(std::string_view what);
 
   PGconn* pg_;
   bool broken_ = false;
