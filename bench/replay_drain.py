@@ -2,6 +2,7 @@
 """Replays a sked drain in SQL, to weigh schema changes without sked in the loop.
 
 usage: python3 bench/replay_drain.py [--upto N] [--analyze] [--runs R] [--n N] [--shape S]
+                                    [--sessions K]
 
 Starts a throwaway PostgreSQL (scripts/pg-throwaway.sh), applies sked's PostgreSQL migrations
 0001..N (default: all) to a fresh schema, fills it with N due no-op tasks and their "created"
@@ -11,11 +12,12 @@ runner launches): the claim (kClaimSql) and the batch finish (kFinishManySql), o
 --shape in-claim (default; a no-op since the sixth pass): the rows locked (kClaimLockSql), then
 the outcome written in the same transaction with its history line on the row (kClaimWriteSql;
 needs migration 0012); --shape in-claim-event: the same with the line inserted into task_events,
-as before 0012. It prints
-the seconds the drain took. Only the database works here, on one core, so the figure moves with
-the schema alone; bench/README.md cites the comparisons it made: --upto 6 against 7 (the
+as before 0012. It prints the seconds the drain took. --sessions K drains from K sessions at once,
+as K claimers would. Only the database works here, on one core per session, so the figure moves
+with the schema alone; bench/README.md cites the comparisons it made: --upto 6 against 7 (the
 foreign key of task_events), 7 --analyze against 8 --analyze (the claim taking the list index on
-an analysed backlog), 8 against 9 (uuid ids), claim-finish against in-claim.
+an analysed backlog), 8 against 9 (uuid ids), claim-finish against in-claim, one session against
+two.
 """
 import argparse
 import os
@@ -125,6 +127,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--n", type=int, default=100000)
     ap.add_argument("--shape", choices=sorted(SHAPES), default="in-claim")
+    ap.add_argument("--sessions", type=int, default=1,
+                    help="drain from this many sessions at once (each claims with SKIP LOCKED)")
     args = ap.parse_args()
 
     pg = Postgres()  # the harness's throwaway cluster
@@ -145,7 +149,14 @@ def main():
             if args.analyze:
                 psql(dsn, "ANALYZE tasks;", schema)
             t = time.time()
-            psql(dsn, "CALL drain();", schema)
+            sessions = [subprocess.Popen(["psql", dsn, "-v", "ON_ERROR_STOP=1", "-Atq"],
+                                         stdin=subprocess.PIPE, text=True)
+                        for _ in range(args.sessions)]
+            for s in sessions:
+                s.stdin.write(f"SET search_path = {schema};\nCALL drain();\n")
+                s.stdin.close()
+            if any(s.wait() != 0 for s in sessions):
+                sys.exit("replay: a session failed")
             seconds = time.time() - t
             done = psql(dsn, "SELECT count(*) FROM tasks WHERE state = 'succeeded'", schema)
             if int(done) != args.n:
