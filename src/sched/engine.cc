@@ -293,15 +293,20 @@ void Engine::StartAttempt(core::Executor* executor, core::LaunchParams params) {
     return;
   }
   bool still_ours = false;
+  bool timed_out = false;
   {
     std::lock_guard lk(mu_);
     auto it = running_.find(id);
     if (it != running_.end() && it->second.task.attempt == attempt) {
       it->second.handle = *handle;
       still_ours = true;
+      timed_out = it->second.timed_out;
     }
   }
-  if (!still_ours) {  // aborted while launching
+  // Aborted while launching, or timed out before its handle was known (so
+  // EnforceTimeouts could not stop it): stopped now, or it would run on
+  // beside its recorded failure.
+  if (!still_ours || timed_out) {
     (void)executor->Cancel(*handle);
     return;
   }
@@ -635,6 +640,7 @@ void Engine::EnforceTimeouts() {
     for (auto& [id, a] : running_) {
       if (a.finishing || now < a.deadline) continue;
       a.finishing = true;
+      a.timed_out = true;
       ++stats_.timed_out;
       if (a.handle) to_cancel.emplace_back(a.executor, *a.handle);
       timed_out.push_back({id, a.task.attempt,

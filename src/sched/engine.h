@@ -164,6 +164,7 @@ class Engine {
     std::optional<std::string> handle;
     core::Time deadline{};
     bool finishing = false;  // an outcome is queued; later ones are ignored
+    bool timed_out = false;  // EnforceTimeouts ended it; a handle that comes later is stopped
   };
   struct Completion {
     std::string id;

@@ -246,6 +246,30 @@ TEST(EngineTest, TimeoutStopsTheAttempt) {
   EXPECT_EQ(b->executor.Cancelled().size(), 1u);
 }
 
+// The timeout fires while Launch is still under way (a slow engine API), and
+// its failure cannot be recorded yet: the attempt is stopped as soon as its
+// handle is known, instead of running on beside its failure.
+TEST(EngineTest, AnAttemptThatTimesOutWhileLaunchingIsStoppedOnceLaunched) {
+  auto b = MakeBundle({}, /*flaky=*/true);
+  b->executor.HoldLaunches(true);
+  std::string id = b->Create([](core::Task& t) {
+    t.timeout_s = 5;
+    t.max_attempts = 1;
+  });
+  ASSERT_TRUE(WaitFor([&] { return b->executor.Waiting() == 1; }));
+  b->flaky->SetDown(true);  // the failure waits in the engine, so the attempt stays its own
+  b->clock.Advance(seconds(5));
+  ASSERT_TRUE(WaitFor([&] { return b->engine->Stats().timed_out == 1; }));
+  EXPECT_TRUE(b->executor.Cancelled().empty());  // no handle to stop yet
+  b->executor.HoldLaunches(false);
+  ASSERT_TRUE(WaitFor([&] { return b->executor.Cancelled().size() == 1; }));
+  EXPECT_FALSE(b->executor.IsLive(id));
+  b->flaky->SetDown(false);
+  b->clock.Advance(seconds(1));  // the engine tries the store again after 200 ms
+  ASSERT_TRUE(WaitFor([&] { return b->StateOf(id) == TaskState::kFailed; }));
+  EXPECT_EQ(b->Get(id).error.value_or(""), "timed out after 5s");
+}
+
 TEST(EngineTest, CancelStopsTheLocalAttemptAndItsOutcomeIsIgnored) {
   auto b = MakeBundle();
   std::string id = b->Create();
