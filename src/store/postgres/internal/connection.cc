@@ -229,21 +229,23 @@ bool Connection::CheckAlive() {
   return !broken_;
 }
 
+core::Status Connection::Lost(std::string_view what, std::string_view sqlstate) {
+  broken_ = true;
+  return core::UnavailableError(
+      Describe(what, "the connection to the database was lost", sqlstate));
+}
+
 core::Status Connection::Check(PGresult* res, std::string_view what) {
   retryable_ = false;
   const ExecStatusType st = res == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(res);
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return core::OkStatus();
-  if (PQstatus(pg_) != CONNECTION_OK) {
-    broken_ = true;
-    return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
-  }
+  if (PQstatus(pg_) != CONNECTION_OK) return Lost(what);
   const char* field = res == nullptr ? nullptr : PQresultErrorField(res, PG_DIAG_SQLSTATE);
   const std::string_view code = field == nullptr ? "" : field;
   const std::string_view cls = code.substr(0, std::min<size_t>(2, code.size()));
 
   if (cls == "08" || code == "57P01" || code == "57P02" || code == "57P03") {
-    broken_ = true;
-    return core::UnavailableError(Describe(what, "the connection to the database was lost", code));
+    return Lost(what, code);
   }
   if (cls == "53" || code == "57014" || code == "55P03") {
     return core::UnavailableError(Describe(what, "the database is busy or out of resources", code));
@@ -298,9 +300,7 @@ core::StatusOr<const std::string*> Connection::Prepare(std::string_view sql,
 core::StatusOr<Result> Connection::Exec(std::string_view sql, const Params& params,
                                         std::string_view what) {
   if (!params.status().ok()) return params.status();
-  if (broken_) {
-    return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
-  }
+  if (broken_) return Lost(what);
   ASSIGN_OR_RETURN(const std::string* name, Prepare(sql, what));
   if (name == nullptr) return ExecOnce(sql, params, what);
   const ParamArrays a(params);
@@ -313,9 +313,7 @@ core::StatusOr<Result> Connection::Exec(std::string_view sql, const Params& para
 
 core::Status Connection::Send(std::string_view sql, const Params& params, std::string_view what) {
   if (!params.status().ok()) return params.status();
-  if (broken_) {
-    return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
-  }
+  if (broken_) return Lost(what);
   ASSIGN_OR_RETURN(const std::string* name, Prepare(sql, what));
   const ParamArrays a(params);
   const std::string text(sql);
@@ -325,10 +323,7 @@ core::Status Connection::Send(std::string_view sql, const Params& params, std::s
                               a.formats.data(), /*resultFormat=*/0)
           : PQsendQueryPrepared(pg_, name->c_str(), a.n, a.values.data(), a.lengths.data(),
                                 a.formats.data(), /*resultFormat=*/0);
-  if (sent == 0) {
-    broken_ = true;
-    return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
-  }
+  if (sent == 0) return Lost(what);
   return core::OkStatus();
 }
 
@@ -336,9 +331,7 @@ int Connection::socket() const { return PQsocket(pg_); }
 
 std::optional<core::StatusOr<Result>> Connection::Receive(std::string_view what) {
   if (PQconsumeInput(pg_) == 0) {
-    broken_ = true;
-    return core::StatusOr<Result>(
-        core::UnavailableError(Describe(what, "the connection to the database was lost", "")));
+    return core::StatusOr<Result>(Lost(what));
   }
   if (PQisBusy(pg_) != 0) return std::nullopt;
   // One statement gives one result, then NULL; keep the first error.
@@ -355,9 +348,7 @@ std::optional<core::StatusOr<Result>> Connection::Receive(std::string_view what)
     PQclear(res);
   }
   if (!out.has_value()) {
-    broken_ = true;
-    out.emplace(
-        core::UnavailableError(Describe(what, "the connection to the database was lost", "")));
+    out.emplace(Lost(what));
   }
   return out;
 }
@@ -381,25 +372,18 @@ bool Connection::EndOfStatement() {
 }
 
 core::Status Connection::SyncAndLeavePipeline(std::string_view what) {
-  if (PQpipelineSync(pg_) == 0) {
-    broken_ = true;
-    return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
-  }
+  if (PQpipelineSync(pg_) == 0) return Lost(what);
   return LeavePipeline(what);
 }
 
 core::Status Connection::LeavePipeline(std::string_view what) {
   core::Status first_error;
-  auto lost = [&] {
-    broken_ = true;
-    return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
-  };
   // Whatever is still queued before the Sync reports (an aborted statement,
   // a failed commit), then the Sync itself.
   while (true) {
     PGresult* res = PQgetResult(pg_);
     if (res == nullptr) {
-      if (PQstatus(pg_) != CONNECTION_OK) return lost();
+      if (PQstatus(pg_) != CONNECTION_OK) return Lost(what);
       continue;  // the end of one statement's results
     }
     const ExecStatusType st = PQresultStatus(res);
@@ -413,7 +397,7 @@ core::Status Connection::LeavePipeline(std::string_view what) {
     }
     PQclear(res);
   }
-  if (PQexitPipelineMode(pg_) == 0) return lost();
+  if (PQexitPipelineMode(pg_) == 0) return Lost(what);
   return first_error;
 }
 
@@ -422,28 +406,22 @@ core::StatusOr<std::optional<Result>> Connection::ExecPair(
     const std::function<core::StatusOr<std::optional<Params>>(const Result&)>& then,
     std::string_view what) {
   if (!first_params.status().ok()) return first_params.status();
-  if (broken_) {
-    return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
-  }
+  if (broken_) return Lost(what);
   // Prepared before the pipeline, where a prepare would be one more message
   // to wait for.
   ASSIGN_OR_RETURN(const std::string* first, Prepare(first_sql, what));
   ASSIGN_OR_RETURN(const std::string* second, Prepare(second_sql, what));
-  auto lost = [&] {
-    broken_ = true;
-    return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
-  };
-  if (PQenterPipelineMode(pg_) == 0) return lost();
+  if (PQenterPipelineMode(pg_) == 0) return Lost(what);
   // The first statement, and a Flush so that its result comes back while the
   // transaction stays open.
   if (!Queue(first_sql, first, first_params) || PQsendFlushRequest(pg_) == 0 ||
       PQflush(pg_) != 0) {
-    return lost();
+    return Lost(what);
   }
   PGresult* res = PQgetResult(pg_);
   core::Status s = Check(res, what);
   Result first_result(res);
-  if (res != nullptr && !EndOfStatement()) return lost();
+  if (res != nullptr && !EndOfStatement()) return Lost(what);
   if (!s.ok()) {
     (void)SyncAndLeavePipeline(what);
     return s;
@@ -455,12 +433,12 @@ core::StatusOr<std::optional<Result>> Connection::ExecPair(
     if (!next.ok()) return next.status();
     return std::optional<Result>();
   }
-  if (!Queue(second_sql, second, **next)) return lost();
-  if (PQpipelineSync(pg_) == 0) return lost();
+  if (!Queue(second_sql, second, **next)) return Lost(what);
+  if (PQpipelineSync(pg_) == 0) return Lost(what);
   res = PQgetResult(pg_);
   s = Check(res, what);
   Result second_result(res);
-  if (res != nullptr && !EndOfStatement()) return lost();
+  if (res != nullptr && !EndOfStatement()) return Lost(what);
   // The Sync went with the statement; its result says whether the commit held.
   core::Status committed = LeavePipeline(what);
   RETURN_IF_ERROR(s);
@@ -471,9 +449,7 @@ core::StatusOr<std::optional<Result>> Connection::ExecPair(
 core::StatusOr<Result> Connection::ExecOnce(std::string_view sql, const Params& params,
                                             std::string_view what) {
   if (!params.status().ok()) return params.status();
-  if (broken_) {
-    return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
-  }
+  if (broken_) return Lost(what);
   const std::string text(sql);
   const ParamArrays a(params);
   PGresult* res = PQexecParams(pg_, text.c_str(), a.n, /*paramTypes=*/nullptr, a.values.data(),
@@ -485,9 +461,7 @@ core::StatusOr<Result> Connection::ExecOnce(std::string_view sql, const Params& 
 }
 
 core::Status Connection::ExecScript(const std::string& sql, std::string_view what) {
-  if (broken_) {
-    return core::UnavailableError(Describe(what, "the connection to the database was lost", ""));
-  }
+  if (broken_) return Lost(what);
   PGresult* res = PQexec(pg_, sql.c_str());
   Result holder(res);
   return Check(res, what);

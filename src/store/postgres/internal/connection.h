@@ -188,6 +188,8 @@ class Connection {
   // few hundred.
   static constexpr size_t kMaxPrepared = 256;
 
+  // Marks the connection broken and returns the kUnavailable that says so.
+  core::Status Lost(std::string_view what, std::string_view sqlstate = "");
   // OK for a successful result; otherwise the mapped error (and `broken_`,
   // `retryable_` updated).
   core::Status Check(PGresult* res, std::string_view what);
