@@ -542,11 +542,10 @@ def throughput_medians(runs):
     out = []
     for rs in groups.values():
         ordered = sorted(rs, key=lambda r: r["jobs_per_s"])
-        median = dict(ordered[(len(ordered) - 1) // 2]) if len(ordered) % 2 else None
-        if median is None:  # an even count: the mean of the middle two
-            lo, hi = ordered[len(ordered) // 2 - 1], ordered[len(ordered) // 2]
-            median = dict(lo)
-            median["jobs_per_s"] = (lo["jobs_per_s"] + hi["jobs_per_s"]) / 2
+        mid = len(ordered) // 2
+        median = dict(ordered[mid])
+        if len(ordered) % 2 == 0:  # an even count: the mean of the middle two
+            median["jobs_per_s"] = (ordered[mid - 1]["jobs_per_s"] + ordered[mid]["jobs_per_s"]) / 2
             median["seconds"] = median["n"] / median["jobs_per_s"]
         median["drains"] = [r["jobs_per_s"] for r in rs]
         median["ran_once"] = all(r.get("ran_once") for r in rs)
