@@ -72,12 +72,44 @@ class Postgres:
     def psql(self, sql):
         return sh(["psql", self.dsn, "-v", "ON_ERROR_STOP=1", "-Atqc", sql]).strip()
 
+    def session(self):
+        return PsqlSession(self.dsn)
+
     def version(self):
         return self.psql("SHOW server_version")
 
     def stop(self):
         subprocess.run(["bash", os.path.join(ROOT, "scripts/pg-throwaway.sh"), "stop", self.dir],
                        capture_output=True)
+
+
+class PsqlSession:
+    """One psql kept open, for polls during a measurement: a psql started per
+    poll (Debian's is a Perl wrapper) and the backend it forks cost about 30 ms
+    of CPU each, taken from the two cores the drain is measured on; the peers'
+    harness polls through a connection it keeps, and so does this."""
+
+    END = "__sked_bench_end__"
+
+    def __init__(self, dsn):
+        self.proc = subprocess.Popen(["psql", dsn, "-v", "ON_ERROR_STOP=1", "-Atq"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def query(self, sql):
+        self.proc.stdin.write(sql.rstrip().rstrip(";") + ";\n\\echo " + self.END + "\n")
+        self.proc.stdin.flush()
+        lines = []
+        while True:
+            line = self.proc.stdout.readline()
+            if line == "":
+                sys.exit(f"bench: psql session ended (exit {self.proc.wait()}) on: {sql}")
+            if line.rstrip("\n") == self.END:
+                return "\n".join(lines).strip()
+            lines.append(line.rstrip("\n"))
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
 
 
 # --- sked ---------------------------------------------------------------------
@@ -93,7 +125,7 @@ def sked_binary():
 
 
 class SkedNode:
-    def __init__(self, db, name, concurrency, extra=()):
+    def __init__(self, db, name, concurrency, extra=(), wait=True):
         self.port = free_port()
         self.log_path = tempfile.mktemp(prefix=f"sked-bench-{name}.", suffix=".log")
         args = [sked_binary(), "serve", "--listen", f"127.0.0.1:{self.port}", "--db", db,
@@ -101,6 +133,10 @@ class SkedNode:
                 "--http-handler-threads", "8", *extra]
         self.args = args
         self.proc = subprocess.Popen(args, stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_healthy()
+
+    def wait_healthy(self):
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -206,17 +242,26 @@ def sked_throughput(pg, n, nodes, schema):
     busy = (f"SELECT EXISTS (SELECT 1 FROM {schema}.tasks WHERE state = 'scheduled' "
             f"AND deleted_at IS NULL) OR EXISTS (SELECT 1 FROM {schema}.tasks "
             f"WHERE state IN ('provisioning', 'running'))")
-    start = time.time()
-    workers = [SkedNode(db, f"bench-w{i}", DRAIN_CONCURRENCY, ["--db-schema", schema])
+    poll = pg.session()
+    spawned = time.time()
+    # Started together, each claiming as soon as it is up: the peers' workers
+    # too are all connected before they are told to go.
+    workers = [SkedNode(db, f"bench-w{i}", DRAIN_CONCURRENCY, ["--db-schema", schema], wait=False)
                for i in range(nodes)]
+    for w in workers:
+        w.wait_healthy()
     cpu0 = sum(w.cpu_seconds() for w in workers)
-    # Each poll forks psql and a backend: once a second keeps that off the
-    # CPU the drain is measured on.
-    while pg.psql(busy) == "t":
-        time.sleep(1.0)
-        if time.time() - start > 600:
+    while poll.query(busy) == "t":
+        time.sleep(0.2)
+        if time.time() - spawned > 600:
             sys.exit("bench: sked throughput did not finish in 10 minutes")
-    end = float(pg.psql(f"SELECT extract(epoch FROM max(finished_at)) FROM {schema}.tasks"))
+    # The clock runs from the first claim, made by a node up and connected (the
+    # peers' from their "go" to connected workers), to the last outcome; both
+    # are times the nodes wrote, on this machine's clock.
+    start, end = (float(x) for x in poll.query(
+        f"SELECT extract(epoch FROM min(started_at)), extract(epoch FROM max(finished_at)) "
+        f"FROM {schema}.tasks").split("|"))
+    poll.close()
     seconds = end - start
     cpu = sum(w.cpu_seconds() for w in workers) - cpu0
     for w in workers:
@@ -227,7 +272,7 @@ def sked_throughput(pg, n, nodes, schema):
     in_claim = int(pg.psql(f"SELECT count(*) FROM {schema}.tasks WHERE line_seq IS NOT NULL"))
     drop_and_settle(pg, schema)
     return {"peer": "sked", "scenario": "throughput", "n": n, "workers": nodes, "seconds": seconds,
-            "jobs_per_s": n / seconds, "ran_once": once,
+            "jobs_per_s": n / seconds, "ran_once": once, "startup_s": start - spawned,
             "claim_calls": claim_calls, "ran_in_claim": in_claim,
             "cpu_ms_per_job": cpu * 1000 / n,
             "settings": {"concurrency": DRAIN_CONCURRENCY, "claim_batch": 256,
@@ -633,6 +678,13 @@ def write_report(out, results, quick, charts_dir):
                                 for r in cpu) +
                       ". The rest of the two cores goes to PostgreSQL (see bench/README.md for "
                       "what it spends it on).", ""]
+        up = [r for r in tp if r["peer"] == "sked" and "startup_s" in r]
+        if up:
+            lines += ["sked's clock runs from its first claim to its last outcome (the peers' from "
+                      "the go given to their connected workers); its nodes were started " +
+                      ", ".join(f"{r['startup_s'] * 1000:.0f} ms before the first claim with "
+                                f"{r['workers']} node(s)" for r in up) +
+                      " (the median drain's).", ""]
         png = chart(os.path.join(charts_dir, "throughput.png"), "Throughput (no-op jobs/s)", "jobs/s",
                     [(f"{r['peer']} x{r['workers']}", r["jobs_per_s"]) for r in tp])
         if png:
