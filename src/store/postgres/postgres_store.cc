@@ -18,7 +18,7 @@
 #include "core/ids.h"
 #include "core/task.h"
 #include "store/postgres/internal/connection.h"
-#include "store/postgres/internal/json_codec.h"
+#include "store/internal/json_columns.h"
 #include "store/postgres/internal/listener.h"
 #include "store/postgres/internal/migrations.h"
 #include "store/postgres/internal/pool.h"
@@ -104,14 +104,14 @@ StatusOr<Task> ReadTask(const Result& r, int row) {
   t.run_at = core::TimeFromMicros(r.Int(row, 4));
   ASSIGN_OR_RETURN(t.state, StateFromText(r.Text(row, 5)));
   t.image = r.Text(row, 6);
-  ASSIGN_OR_RETURN(t.command, postgres_internal::DecodeStringList(r.Text(row, 7)));
-  ASSIGN_OR_RETURN(t.env, postgres_internal::DecodeStringMap(r.Text(row, 8)));
+  ASSIGN_OR_RETURN(t.command, store_internal::DecodeStringList(r.Text(row, 7)));
+  ASSIGN_OR_RETURN(t.env, store_internal::DecodeStringMap(r.Text(row, 8)));
   t.attempt = static_cast<int>(r.Int(row, 9));
   t.max_attempts = static_cast<int>(r.Int(row, 10));
   t.free_attempts = static_cast<int>(r.Int(row, 11));
   t.timeout_s = r.Int(row, 12);
   t.idempotency_key = r.OptText(row, 13);
-  ASSIGN_OR_RETURN(t.labels, postgres_internal::DecodeStringMap(r.Text(row, 14)));
+  ASSIGN_OR_RETURN(t.labels, store_internal::DecodeStringMap(r.Text(row, 14)));
   t.notify_url = r.OptText(row, 15);
   t.schedule_id = r.OptText(row, 16);
   t.occurrence = OptTime(r, row, 17);
@@ -703,12 +703,12 @@ StatusOr<core::TaskInsertResult> InsertOne(Connection& conn, const Task& task, b
         .Add(t.queue)
         .Add(t.run_at)
         .Add(t.image)
-        .Add(postgres_internal::EncodeStringList(t.command))
-        .Add(postgres_internal::EncodeStringMap(t.env))
+        .Add(store_internal::EncodeStringList(t.command))
+        .Add(store_internal::EncodeStringMap(t.env))
         .Add(t.max_attempts)
         .Add(t.timeout_s)
         .Add(t.idempotency_key)
-        .Add(postgres_internal::EncodeStringMap(t.labels))
+        .Add(store_internal::EncodeStringMap(t.labels))
         .Add(t.notify_url)
         .Add(t.schedule_id)
         .Add(t.occurrence)
@@ -963,11 +963,11 @@ std::vector<StatusOr<core::TaskInsertResult>> PostgresStore::TaskInsertBatch(
       queues.push_back(t.queue);
       run_ats.push_back(core::ToMicros(t.run_at));
       images.push_back(t.image);
-      commands.push_back(postgres_internal::EncodeStringList(t.command));
-      envs.push_back(postgres_internal::EncodeStringMap(t.env));
+      commands.push_back(store_internal::EncodeStringList(t.command));
+      envs.push_back(store_internal::EncodeStringMap(t.env));
       max_attempts.push_back(t.max_attempts);
       timeouts.push_back(t.timeout_s);
-      labels.push_back(postgres_internal::EncodeStringMap(t.labels));
+      labels.push_back(store_internal::EncodeStringMap(t.labels));
       notify_urls.push_back(t.notify_url);
       schedule_ids.push_back(t.schedule_id);
       occurrences.push_back(t.occurrence ? std::optional<int64_t>(core::ToMicros(*t.occurrence))
@@ -1261,11 +1261,11 @@ StatusOr<core::Schedule> ReadSchedule(const Result& r, int i) {
   s.task.runner = std::string(r.Text(i, 4));
   s.task.queue = std::string(r.Text(i, 5));
   s.task.image = std::string(r.Text(i, 6));
-  ASSIGN_OR_RETURN(s.task.command, postgres_internal::DecodeStringList(r.Text(i, 7)));
-  ASSIGN_OR_RETURN(s.task.env, postgres_internal::DecodeStringMap(r.Text(i, 8)));
+  ASSIGN_OR_RETURN(s.task.command, store_internal::DecodeStringList(r.Text(i, 7)));
+  ASSIGN_OR_RETURN(s.task.env, store_internal::DecodeStringMap(r.Text(i, 8)));
   s.task.max_attempts = static_cast<int>(r.Int(i, 9));
   s.task.timeout_s = r.Int(i, 10);
-  ASSIGN_OR_RETURN(s.task.labels, postgres_internal::DecodeStringMap(r.Text(i, 11)));
+  ASSIGN_OR_RETURN(s.task.labels, store_internal::DecodeStringMap(r.Text(i, 11)));
   s.task.notify_url = r.OptText(i, 12);
   std::optional<core::OverlapPolicy> overlap = core::ParseOverlapPolicy(r.Text(i, 13));
   std::optional<core::CatchUpPolicy> catch_up = core::ParseCatchUpPolicy(r.Text(i, 14));
@@ -1304,11 +1304,11 @@ StatusOr<core::Schedule> PostgresStore::ScheduleInsert(const core::Schedule& in)
         .Add(in.task.runner)
         .Add(in.task.queue)
         .Add(in.task.image)
-        .Add(postgres_internal::EncodeStringList(in.task.command))
-        .Add(postgres_internal::EncodeStringMap(in.task.env))
+        .Add(store_internal::EncodeStringList(in.task.command))
+        .Add(store_internal::EncodeStringMap(in.task.env))
         .Add(in.task.max_attempts)
         .Add(in.task.timeout_s)
-        .Add(postgres_internal::EncodeStringMap(in.task.labels))
+        .Add(store_internal::EncodeStringMap(in.task.labels))
         .Add(in.task.notify_url)
         .Add(core::OverlapPolicyName(in.overlap))
         .Add(core::CatchUpPolicyName(in.catch_up))

@@ -14,7 +14,7 @@
 
 #include "core/task.h"
 #include "store/sqlite/internal/connection.h"
-#include "store/sqlite/internal/json_codec.h"
+#include "store/internal/json_columns.h"
 #include "store/sqlite/internal/migrations.h"
 #include "store/sqlite/internal/thread_annotations.h"
 
@@ -74,14 +74,14 @@ StatusOr<Task> ReadTask(const Statement& st) {
   t.run_at = core::TimeFromMicros(st.Int(4));
   ASSIGN_OR_RETURN(t.state, StateFromText(st.Text(5)));
   t.image = st.Text(6);
-  ASSIGN_OR_RETURN(t.command, sqlite_internal::DecodeStringList(st.Text(7)));
-  ASSIGN_OR_RETURN(t.env, sqlite_internal::DecodeStringMap(st.Text(8)));
+  ASSIGN_OR_RETURN(t.command, store_internal::DecodeStringList(st.Text(7)));
+  ASSIGN_OR_RETURN(t.env, store_internal::DecodeStringMap(st.Text(8)));
   t.attempt = static_cast<int>(st.Int(9));
   t.max_attempts = static_cast<int>(st.Int(10));
   t.free_attempts = static_cast<int>(st.Int(11));
   t.timeout_s = st.Int(12);
   t.idempotency_key = st.OptText(13);
-  ASSIGN_OR_RETURN(t.labels, sqlite_internal::DecodeStringMap(st.Text(14)));
+  ASSIGN_OR_RETURN(t.labels, store_internal::DecodeStringMap(st.Text(14)));
   t.notify_url = st.OptText(15);
   t.schedule_id = st.OptText(16);
   t.occurrence = OptTime(st, 17);
@@ -183,14 +183,14 @@ Status InsertTaskRow(Connection& conn, const Task& t) {
       .Bind(core::ToMicros(t.run_at))
       .Bind(core::TaskStateName(t.state))
       .Bind(t.image)
-      .Bind(sqlite_internal::EncodeStringList(t.command))
-      .Bind(sqlite_internal::EncodeStringMap(t.env))
+      .Bind(store_internal::EncodeStringList(t.command))
+      .Bind(store_internal::EncodeStringMap(t.env))
       .Bind(t.attempt)
       .Bind(t.max_attempts)
       .Bind(t.free_attempts)
       .Bind(t.timeout_s)
       .Bind(t.idempotency_key)
-      .Bind(sqlite_internal::EncodeStringMap(t.labels))
+      .Bind(store_internal::EncodeStringMap(t.labels))
       .Bind(t.notify_url)
       .Bind(t.schedule_id)
       .Bind(Micros(t.occurrence))
@@ -323,11 +323,11 @@ StatusOr<core::Schedule> ReadSchedule(const Statement& st) {
   s.task.runner = st.Text(4);
   s.task.queue = st.Text(5);
   s.task.image = st.Text(6);
-  ASSIGN_OR_RETURN(s.task.command, sqlite_internal::DecodeStringList(st.Text(7)));
-  ASSIGN_OR_RETURN(s.task.env, sqlite_internal::DecodeStringMap(st.Text(8)));
+  ASSIGN_OR_RETURN(s.task.command, store_internal::DecodeStringList(st.Text(7)));
+  ASSIGN_OR_RETURN(s.task.env, store_internal::DecodeStringMap(st.Text(8)));
   s.task.max_attempts = static_cast<int>(st.Int(9));
   s.task.timeout_s = st.Int(10);
-  ASSIGN_OR_RETURN(s.task.labels, sqlite_internal::DecodeStringMap(st.Text(11)));
+  ASSIGN_OR_RETURN(s.task.labels, store_internal::DecodeStringMap(st.Text(11)));
   s.task.notify_url = st.OptText(12);
   std::optional<core::OverlapPolicy> overlap = core::ParseOverlapPolicy(st.Text(13));
   std::optional<core::CatchUpPolicy> catch_up = core::ParseCatchUpPolicy(st.Text(14));
@@ -658,15 +658,15 @@ StatusOr<core::TaskPage> SqliteStore::TaskList(
   return Read([&](Connection& conn) -> StatusOr<core::TaskPage> {
     ASSIGN_OR_RETURN(Statement st, conn.Prepare(sql, "list tasks"));
     if (!params.states.empty())
-      st.Bind(sqlite_internal::EncodeStringList(state_names));
+      st.Bind(store_internal::EncodeStringList(state_names));
     if (!params.types.empty())
-      st.Bind(sqlite_internal::EncodeStringList(params.types));
+      st.Bind(store_internal::EncodeStringList(params.types));
     if (params.since.has_value()) st.Bind(core::ToMicros(*params.since));
     if (params.until.has_value()) st.Bind(core::ToMicros(*params.until));
     if (params.queue.has_value()) st.Bind(*params.queue);
     if (params.schedule_id.has_value()) st.Bind(*params.schedule_id);
     if (!params.labels.empty())
-      st.Bind(sqlite_internal::EncodeStringPairs(params.labels));
+      st.Bind(store_internal::EncodeStringPairs(params.labels));
     if (params.after.has_value()) {
       st.Bind(core::ToMicros(params.after->run_at)).Bind(params.after->id);
     }
@@ -742,8 +742,8 @@ StatusOr<std::vector<Task>> SqliteStore::TaskClaim(
                          "ORDER BY run_at, id LIMIT ?",
                          "select due tasks"));
         st.Bind(core::ToMicros(params.now))
-            .Bind(sqlite_internal::EncodeStringList(params.runners))
-            .Bind(sqlite_internal::EncodeStringList(full))
+            .Bind(store_internal::EncodeStringList(params.runners))
+            .Bind(store_internal::EncodeStringList(full))
             .Bind(want);
         ASSIGN_OR_RETURN(due, ReadTasks(st));
       }
@@ -809,11 +809,11 @@ StatusOr<core::Schedule> SqliteStore::ScheduleInsert(const core::Schedule& in) {
         .Bind(in.task.runner)
         .Bind(in.task.queue)
         .Bind(in.task.image)
-        .Bind(sqlite_internal::EncodeStringList(in.task.command))
-        .Bind(sqlite_internal::EncodeStringMap(in.task.env))
+        .Bind(store_internal::EncodeStringList(in.task.command))
+        .Bind(store_internal::EncodeStringMap(in.task.env))
         .Bind(in.task.max_attempts)
         .Bind(in.task.timeout_s)
-        .Bind(sqlite_internal::EncodeStringMap(in.task.labels))
+        .Bind(store_internal::EncodeStringMap(in.task.labels))
         .Bind(in.task.notify_url)
         .Bind(core::OverlapPolicyName(in.overlap))
         .Bind(core::CatchUpPolicyName(in.catch_up))
@@ -1105,7 +1105,7 @@ StatusOr<std::optional<Time>> SqliteStore::TaskNextRunAt(
                      "AND runner IN (SELECT value FROM json_each(?)) "
                      "ORDER BY run_at LIMIT 1",
                      "find next run_at"));
-    st.Bind(sqlite_internal::EncodeStringList(runners));
+    st.Bind(store_internal::EncodeStringList(runners));
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return std::optional<Time>();
     return OptTime(st, 0);

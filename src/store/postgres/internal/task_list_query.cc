@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "core/ids.h"
-#include "store/postgres/internal/json_codec.h"
+#include "store/internal/json_columns.h"
 #include "store/postgres/internal/task_columns.h"
 
 namespace sked::store::postgres_internal {
@@ -94,7 +94,7 @@ core::StatusOr<TaskListQuery> BuildTaskListQuery(const core::TaskListParams& par
     // values matches nothing), each a fast jsonb containment test.
     std::vector<std::string> wanted;
     for (const auto& [k, v] : params.labels) {
-      wanted.push_back(EncodeStringMap({{k, v}}));
+      wanted.push_back(store_internal::EncodeStringMap({{k, v}}));
     }
     where += " AND labels @> ALL(" + next() + "::jsonb[])";
     p.Add(TextArrayLiteral(wanted));

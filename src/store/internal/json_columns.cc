@@ -1,8 +1,8 @@
-#include "store/sqlite/internal/json_codec.h"
+#include "store/internal/json_columns.h"
 
 #include <boost/json.hpp>
 
-namespace sked::store::sqlite_internal {
+namespace sked::store::store_internal {
 
 namespace json = boost::json;
 
@@ -45,11 +45,11 @@ core::StatusOr<std::map<std::string, std::string>> DecodeStringMap(
   boost::system::error_code ec;
   json::value v = Parse(text, ec);
   if (ec || !v.is_object())
-    return core::InternalError("sqlite: stored map is not a JSON object");
+    return core::InternalError("stored map is not a JSON object");
   std::map<std::string, std::string> out;
   for (const auto& [k, val] : v.get_object()) {
     if (!val.is_string())
-      return core::InternalError("sqlite: stored map has a non-string value");
+      return core::InternalError("stored map has a non-string value");
     out.emplace(std::string(k), std::string(val.get_string()));
   }
   return out;
@@ -60,15 +60,15 @@ core::StatusOr<std::vector<std::string>> DecodeStringList(
   boost::system::error_code ec;
   json::value v = Parse(text, ec);
   if (ec || !v.is_array())
-    return core::InternalError("sqlite: stored list is not a JSON array");
+    return core::InternalError("stored list is not a JSON array");
   std::vector<std::string> out;
   out.reserve(v.get_array().size());
   for (const auto& val : v.get_array()) {
     if (!val.is_string())
-      return core::InternalError("sqlite: stored list has a non-string value");
+      return core::InternalError("stored list has a non-string value");
     out.emplace_back(val.get_string());
   }
   return out;
 }
 
-}  // namespace sked::store::sqlite_internal
+}  // namespace sked::store::store_internal

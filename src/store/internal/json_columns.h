@@ -1,8 +1,10 @@
-// File: store/sqlite/internal/json_codec.h
+// File: store/internal/json_columns.h
 //
-// The JSON text the SQLite backend stores for a task's maps and lists (env,
-// labels, command) and passes as bound parameters (runner and state lists,
-// label filters). Only this backend reads it; Boost.JSON stays in the .cc.
+// The JSON text both stores keep for a task's maps and lists (env, labels,
+// command): SQLite in text columns, PostgreSQL in jsonb read back as
+// `column::text`. SQLite also binds lists and label pairs as parameters
+// (runner and state lists, label filters). Only the stores use it; Boost.JSON
+// stays in the .cc.
 //
 // Thread safety: free functions without shared state.
 #pragma once
@@ -15,7 +17,7 @@
 
 #include "core/status.h"
 
-namespace sked::store::sqlite_internal {
+namespace sked::store::store_internal {
 
 std::string EncodeStringMap(const std::map<std::string, std::string>& m);
 std::string EncodeStringList(const std::vector<std::string>& v);
@@ -30,4 +32,4 @@ core::StatusOr<std::map<std::string, std::string>> DecodeStringMap(
 core::StatusOr<std::vector<std::string>> DecodeStringList(
     std::string_view text);
 
-}  // namespace sked::store::sqlite_internal
+}  // namespace sked::store::store_internal
