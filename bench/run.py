@@ -246,6 +246,8 @@ def sked_throughput(pg, n, nodes, schema):
     create_batches(api, [{"type": "noop"} for _ in range(n)])
     log(f"sked: enqueued {n} in {time.time() - t:.1f}s")
     api.stop()
+    # Statistics for the backlog, as the peers' harness gives theirs (bench/README.md).
+    pg.psql("ANALYZE")
     # Cheap to ask (partial indexes), so the polling does not load the database
     # it measures; the end time is the last finished_at, not the poll's.
     busy = (f"SELECT EXISTS (SELECT 1 FROM {schema}.tasks WHERE state = 'scheduled' "
