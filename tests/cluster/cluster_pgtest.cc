@@ -71,14 +71,8 @@ struct Claim {
   SysMs at;
 };
 
-class ClusterTest : public ::testing::Test {
+class ClusterTest : public pgtest::FreshSchemaTest {
  protected:
-  void SetUp() override {
-    std::optional<std::string> dsn = pgtest::TestDsn();
-    ASSERT_TRUE(dsn.has_value()) << pgtest::MissingDsnMessage();
-    dsn_ = *dsn;
-    schema_ = pgtest::RandomSchemaName();
-  }
 
   void TearDown() override {
     const bool failed = HasFailure();
@@ -90,7 +84,7 @@ class ClusterTest : public ::testing::Test {
       }
     }
     nodes_.clear();  // SIGKILLs what still runs
-    (void)pgtest::DropSchema(dsn_, schema_);
+    pgtest::FreshSchemaTest::TearDown();
     if (!own_cluster_dir_.empty()) PgThrowaway("stop", own_cluster_dir_);
   }
 
@@ -248,8 +242,6 @@ class ClusterTest : public ::testing::Test {
     return claims;
   }
 
-  std::string dsn_;
-  std::string schema_;
   std::string own_cluster_dir_;
   std::vector<std::unique_ptr<ServerProcess>> nodes_;
   std::vector<std::unique_ptr<HttpClient>> clients_;

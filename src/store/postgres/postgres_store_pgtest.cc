@@ -115,22 +115,8 @@ class DueRecorder {
 };
 
 // Gives each test a fresh schema in $SKED_TEST_PG_DSN's database.
-class PostgresStoreTest : public ::testing::Test {
+class PostgresStoreTest : public pgtest::FreshSchemaTest {
  protected:
-  void SetUp() override {
-    std::optional<std::string> dsn = pgtest::TestDsn();
-    ASSERT_TRUE(dsn.has_value()) << pgtest::MissingDsnMessage();
-    dsn_ = *dsn;
-    schema_ = pgtest::RandomSchemaName();
-  }
-
-  void TearDown() override {
-    if (!schema_.empty() && !dsn_.empty()) {
-      core::Status s = pgtest::DropSchema(dsn_, schema_);
-      EXPECT_TRUE(s.ok()) << s.ToString();
-    }
-  }
-
   PostgresOptions Options(int pool_size = 4) const {
     return {.dsn = dsn_, .schema = schema_, .pool_size = pool_size};
   }
@@ -169,8 +155,6 @@ class PostgresStoreTest : public ::testing::Test {
     return v.ok() && v->has_value() ? std::stoll(**v) : -1;
   }
 
-  std::string dsn_;
-  std::string schema_;
   TaskFactory factory_;
 };
 

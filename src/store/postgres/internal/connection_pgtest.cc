@@ -17,13 +17,11 @@ namespace {
 using core::StatusCode;
 namespace pgtest = postgres_testing;
 
-class ExecPairTest : public ::testing::Test {
+class ExecPairTest : public pgtest::FreshSchemaTest {
  protected:
   void SetUp() override {
-    std::optional<std::string> dsn = pgtest::TestDsn();
-    ASSERT_TRUE(dsn.has_value()) << pgtest::MissingDsnMessage();
-    dsn_ = *dsn;
-    schema_ = pgtest::RandomSchemaName();
+    pgtest::FreshSchemaTest::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_TRUE(pgtest::ExecSql(dsn_, "CREATE SCHEMA " + schema_).ok());
     ASSERT_TRUE(pgtest::ExecSql(dsn_, "CREATE TABLE " + schema_ +
                                           ".t (id int PRIMARY KEY, v int NOT NULL CHECK (v >= 0))")
@@ -35,7 +33,7 @@ class ExecPairTest : public ::testing::Test {
   void TearDown() override {
     a_.reset();
     b_.reset();
-    EXPECT_TRUE(pgtest::DropSchema(dsn_, schema_).ok());
+    pgtest::FreshSchemaTest::TearDown();
   }
 
   std::unique_ptr<Connection> Open() {
@@ -60,8 +58,6 @@ class ExecPairTest : public ::testing::Test {
   static constexpr char kLock[] = "SELECT id FROM t WHERE id = $1::int FOR UPDATE";
   static constexpr char kAdd[] = "UPDATE t SET v = v + $2::int WHERE id = $1::int";
 
-  std::string dsn_;
-  std::string schema_;
   std::unique_ptr<Connection> a_;
   std::unique_ptr<Connection> b_;
 };

@@ -83,4 +83,17 @@ core::Status DropSchema(const std::string& dsn, const std::string& schema) {
   return ExecSql(dsn, "DROP SCHEMA IF EXISTS \"" + schema + "\" CASCADE");
 }
 
+void FreshSchemaTest::SetUp() {
+  std::optional<std::string> dsn = TestDsn();
+  ASSERT_TRUE(dsn.has_value()) << MissingDsnMessage();
+  dsn_ = *dsn;
+  schema_ = RandomSchemaName();
+}
+
+void FreshSchemaTest::TearDown() {
+  if (dsn_.empty() || schema_.empty()) return;  // SetUp found no DSN
+  core::Status s = DropSchema(dsn_, schema_);
+  EXPECT_TRUE(s.ok()) << "dropping schema " << schema_ << ": " << s.ToString();
+}
+
 }  // namespace sked::store::postgres_testing

@@ -3,10 +3,13 @@
 // What tests against PostgreSQL share (the `postgres` CTest label): the DSN
 // of the throwaway cluster that scripts/test.sh starts and exports as
 // SKED_TEST_PG_DSN, fresh schema names so every test has an empty database
-// of its own, and dropping them afterwards. Test-only; libpq stays inside.
+// of its own, dropping them afterwards, and FreshSchemaTest, a fixture that
+// does both. Test-only; libpq stays inside.
 //
 // Thread safety: free functions; safe for concurrent use.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <optional>
 #include <string>
@@ -37,5 +40,18 @@ core::StatusOr<std::optional<std::string>> QueryValue(const std::string& dsn,
 
 // DROP SCHEMA IF EXISTS `schema` CASCADE.
 core::Status DropSchema(const std::string& dsn, const std::string& schema);
+
+// A test with a schema of its own (schema_, named but not created) in the
+// database at dsn_ ($SKED_TEST_PG_DSN), dropped when the test ends. A fixture
+// deriving from it calls its SetUp first and its TearDown once nothing of the
+// test still uses the schema.
+class FreshSchemaTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  std::string dsn_;
+  std::string schema_;
+};
 
 }  // namespace sked::store::postgres_testing
