@@ -315,15 +315,7 @@ core::Status Connection::Send(std::string_view sql, const Params& params, std::s
   if (!params.status().ok()) return params.status();
   if (broken_) return Lost(what);
   ASSIGN_OR_RETURN(const std::string* name, Prepare(sql, what));
-  const ParamArrays a(params);
-  const std::string text(sql);
-  const int sent =
-      name == nullptr
-          ? PQsendQueryParams(pg_, text.c_str(), a.n, nullptr, a.values.data(), a.lengths.data(),
-                              a.formats.data(), /*resultFormat=*/0)
-          : PQsendQueryPrepared(pg_, name->c_str(), a.n, a.values.data(), a.lengths.data(),
-                                a.formats.data(), /*resultFormat=*/0);
-  if (sent == 0) return Lost(what);
+  if (!Queue(sql, name, params)) return Lost(what);
   return core::OkStatus();
 }
 

@@ -197,8 +197,9 @@ class Connection {
   // nullptr past kMaxPrepared (then the statement runs unprepared).
   core::StatusOr<const std::string*> Prepare(std::string_view sql, std::string_view what);
   struct ParamArrays;
-  // Queues `sql` (prepared as `name`, or unnamed when name is nullptr) in
-  // pipeline mode; false when libpq refused it.
+  // Sends `sql` (prepared as `name`, or unnamed when name is nullptr) without
+  // waiting for its result, in or out of pipeline mode; false when libpq
+  // refused it.
   bool Queue(std::string_view sql, const std::string* name, const Params& params);
   // In pipeline mode, after a statement's one result: whether the NULL that
   // ends its results follows (anything else: the protocol went astray).
