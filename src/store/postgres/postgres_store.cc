@@ -51,6 +51,7 @@ using postgres_internal::NullableTextArrayLiteral;
 using postgres_internal::Params;
 using postgres_internal::Pool;
 using postgres_internal::Result;
+using postgres_internal::SecondStatement;
 using postgres_internal::TextArrayLiteral;
 
 // The channel every node LISTENs on; the payload is the earliest run_at the
@@ -138,6 +139,21 @@ StatusOr<std::vector<Task>> ReadTasks(const Result& r) {
     out.push_back(std::move(t));
   }
   return out;
+}
+
+// Whether every attempt of a claim ended, and ended alike but for its time
+// and output: kClaimWriteAlikeSql can then write them all.
+bool EndedAlike(const std::vector<std::optional<core::TaskFinishParams>>& outcomes) {
+  if (outcomes.empty() || !outcomes.front()) return false;
+  const core::TaskFinishParams& first = *outcomes.front();
+  auto exit_code = [](const core::TaskFinishParams& o) {
+    return o.result ? std::optional<int>(o.result->exit_code) : std::nullopt;
+  };
+  return std::all_of(outcomes.begin(), outcomes.end(), [&](const auto& o) {
+    return o && o->state == first.state && exit_code(*o) == exit_code(first) &&
+           o->result.has_value() == first.result.has_value() && o->error == first.error &&
+           o->node == first.node && o->message == first.message;
+  });
 }
 
 // The answer for each of `ids`, in order, from the live tasks read for them.
@@ -334,6 +350,21 @@ constexpr char kClaimWriteSql[] =
     "  SELECT id, $10::timestamptz, state, attempt, $11::text, instance_id, 'claimed'"
     "  FROM u WHERE claimed_only)"
     " SELECT count(*) FROM u";
+// kClaimWriteSql when every locked row was run and ended alike (the same
+// state, exit code, error, node and line; a batch of no-ops): what the rows
+// share is one parameter each, only the id, the time and the output are
+// arrays, and nothing is claimed without ending. The same rows come out as
+// kClaimWriteSql would leave them, for a third less of the database's time
+// per row (no outcome arrays to parse and join, no CASE per column, no
+// CTEs; bench/README.md, ninth pass). Rows affected: one per task.
+constexpr char kClaimWriteAlikeSql[] =
+    "UPDATE tasks t SET state = $4, attempt = t.attempt + 1, started_at = $9::timestamptz,"
+    " handle = NULL, lease_owner = NULL, lease_expires_at = NULL,"
+    " finished_at = timestamptz 'epoch' + p.at_us * interval '1 microsecond',"
+    " result_exit_code = $5::int, result_output = p.output, error = $6,"
+    " line_seq = nextval('task_events_seq_seq'), line_node = $7, line_message = $8"
+    " FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS p(id, at_us, output)"
+    " WHERE t.id = p.id";
 
 // ORDER BY ... LIMIT 1, not min(): the claim index then yields the first
 // row and stops. With min() and no statistics yet the planner read every
@@ -1168,54 +1199,73 @@ StatusOr<std::vector<Task>> PostgresStore::ClaimRunningInstantly(
     const core::TaskClaimParams& params) {
   return Run([&](Connection& conn) -> StatusOr<std::vector<Task>> {
     std::vector<Task> tasks;
+    bool alike = false;
     // Lock, run, write: one transaction in two round trips (ExecPair).
-    auto write = [&](const Result& locked) -> StatusOr<std::optional<Params>> {
+    auto write = [&](const Result& locked) -> StatusOr<std::optional<SecondStatement>> {
       // Each row as this claim leaves it, built here: the rows are locked.
       ASSIGN_OR_RETURN(tasks, ReadTasks(locked));
-      if (tasks.empty()) return std::optional<Params>();
-      std::vector<std::string> ids;
-      std::vector<std::optional<std::string>> states, outputs, errors, nodes, messages;
-      std::vector<std::optional<int64_t>> exit_codes, at_us;
+      if (tasks.empty()) return std::optional<SecondStatement>();
+      std::vector<std::optional<core::TaskFinishParams>> outcomes;
+      outcomes.reserve(tasks.size());
       for (Task& task : tasks) {
         core::ApplyClaim(params, task);
         std::optional<core::TaskFinishParams> outcome = params.run_instantly(task);
-        ids.push_back(task.id);
-        if (!outcome) {
-          states.emplace_back();
-          exit_codes.emplace_back();
-          outputs.emplace_back();
-          errors.emplace_back();
-          nodes.emplace_back();
-          messages.emplace_back();
-          at_us.emplace_back();
-          continue;
+        if (outcome) {
+          RETURN_IF_ERROR(core::CheckFinishState(*outcome));
+          core::ApplyFinish(*outcome, task);
         }
-        RETURN_IF_ERROR(core::CheckFinishState(*outcome));
-        core::ApplyFinish(*outcome, task);
-        states.emplace_back(core::TaskStateName(outcome->state));
-        exit_codes.push_back(outcome->result ? std::optional<int64_t>(outcome->result->exit_code)
-                                             : std::nullopt);
-        outputs.push_back(outcome->result ? std::optional<std::string>(outcome->result->output)
-                                          : std::nullopt);
-        errors.push_back(outcome->error);
-        nodes.push_back(outcome->node);
-        messages.push_back(core::FinishEventMessage(*outcome));
-        at_us.push_back(core::ToMicros(outcome->now));
+        outcomes.push_back(std::move(outcome));
+      }
+      alike = EndedAlike(outcomes);
+      std::vector<std::string> ids;
+      std::vector<std::optional<int64_t>> at_us;
+      std::vector<std::optional<std::string>> outputs;
+      for (size_t i = 0; i < tasks.size(); ++i) {
+        const std::optional<core::TaskFinishParams>& o = outcomes[i];
+        ids.push_back(tasks[i].id);
+        at_us.push_back(o ? std::optional<int64_t>(core::ToMicros(o->now)) : std::nullopt);
+        outputs.push_back(o && o->result ? std::optional<std::string>(o->result->output)
+                                         : std::nullopt);
       }
       Params p;
+      if (alike) {
+        const core::TaskFinishParams& o = *outcomes.front();
+        p.Add(TextArrayLiteral(ids))
+            .Add(NullableInt64ArrayLiteral(at_us))
+            .Add(NullableTextArrayLiteral(outputs))
+            .Add(core::TaskStateName(o.state))
+            .Add(o.result ? std::optional<int64_t>(o.result->exit_code) : std::nullopt)
+            .Add(o.error)
+            .Add(o.node)
+            .Add(core::FinishEventMessage(o))
+            .Add(params.now);
+        return std::optional<SecondStatement>({kClaimWriteAlikeSql, std::move(p)});
+      }
+      std::vector<std::optional<std::string>> states, errors, nodes, messages;
+      std::vector<std::optional<int64_t>> exit_codes;
+      for (const std::optional<core::TaskFinishParams>& o : outcomes) {
+        states.push_back(o ? std::optional<std::string>(core::TaskStateName(o->state))
+                           : std::nullopt);
+        exit_codes.push_back(o && o->result ? std::optional<int64_t>(o->result->exit_code)
+                                            : std::nullopt);
+        errors.push_back(o ? o->error : std::nullopt);
+        nodes.push_back(o ? o->node : std::nullopt);
+        messages.push_back(o ? std::optional<std::string>(core::FinishEventMessage(*o))
+                             : std::nullopt);
+      }
       p.Add(TextArrayLiteral(ids))
-          .Add(postgres_internal::NullableTextArrayLiteral(states))
-          .Add(postgres_internal::NullableInt64ArrayLiteral(exit_codes))
-          .Add(postgres_internal::NullableTextArrayLiteral(outputs))
-          .Add(postgres_internal::NullableTextArrayLiteral(errors))
-          .Add(postgres_internal::NullableTextArrayLiteral(nodes))
-          .Add(postgres_internal::NullableTextArrayLiteral(messages))
-          .Add(postgres_internal::NullableInt64ArrayLiteral(at_us))
+          .Add(NullableTextArrayLiteral(states))
+          .Add(NullableInt64ArrayLiteral(exit_codes))
+          .Add(NullableTextArrayLiteral(outputs))
+          .Add(NullableTextArrayLiteral(errors))
+          .Add(NullableTextArrayLiteral(nodes))
+          .Add(NullableTextArrayLiteral(messages))
+          .Add(NullableInt64ArrayLiteral(at_us))
           .Add(TextArrayLiteral(params.provisioning_runners))
           .Add(params.now)
           .Add(params.node)
           .Add(params.now + params.lease);
-      return std::optional<Params>(std::move(p));
+      return std::optional<SecondStatement>({kClaimWriteSql, std::move(p)});
     };
     ASSIGN_OR_RETURN(std::optional<Result> written,
                      conn.ExecPair(kClaimLockSql,
@@ -1223,11 +1273,12 @@ StatusOr<std::vector<Task>> PostgresStore::ClaimRunningInstantly(
                                        .Add(params.now)
                                        .Add(TextArrayLiteral(params.runners))
                                        .Add(params.limit),
-                                   kClaimWriteSql, write, "claim tasks"));
+                                   {kClaimWriteSql, kClaimWriteAlikeSql}, write, "claim tasks"));
     if (!written.has_value()) return tasks;  // nothing was due
     // Every row is locked by this transaction, so the write finds each: a
     // bug check, made once the transaction has committed.
-    if (written->Int(0, 0) != static_cast<int64_t>(tasks.size())) {
+    const int64_t rows = alike ? written->affected() : written->Int(0, 0);
+    if (rows != static_cast<int64_t>(tasks.size())) {
       return core::InternalError("claim tasks: a locked row was not written");
     }
     return tasks;
@@ -1658,11 +1709,11 @@ std::vector<Status> PostgresStore::TaskFinishMany(
         .Add(IntArrayLiteral(attempts))
         .Add(TextArrayLiteral(states))
         .Add(postgres_internal::NullableInt64ArrayLiteral(exit_codes))
-        .Add(postgres_internal::NullableTextArrayLiteral(outputs))
+        .Add(NullableTextArrayLiteral(outputs))
         .Add(postgres_internal::NullableTextArrayLiteral(errors))
         .Add(postgres_internal::NullableTextArrayLiteral(node_or_null))
         .Add(TextArrayLiteral(messages))
-        .Add(postgres_internal::NullableInt64ArrayLiteral(at_us));
+        .Add(NullableInt64ArrayLiteral(at_us));
     ASSIGN_OR_RETURN(Result r, conn.Exec(kFinishManySql, p, "finish tasks"));
     std::set<std::string> done;
     for (int i = 0; i < r.rows(); ++i) done.emplace(r.Text(i, 0));

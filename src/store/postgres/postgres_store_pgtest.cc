@@ -379,6 +379,79 @@ TEST_F(PostgresStoreTest, AnAttemptRunInItsClaimKeepsItsLineOnTheRow) {
   EXPECT_EQ((*history)[1].message, "succeeded");
 }
 
+// A claim whose attempts all ended alike (a batch of no-ops) is written by
+// a statement of its own (kClaimWriteAlikeSql): each task must still come
+// out with its own output and end time, as the general write leaves it.
+TEST_F(PostgresStoreTest, AttemptsThatEndedAlikeKeepTheirOwnOutputAndTime) {
+  std::unique_ptr<core::Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  std::vector<Task> batch;
+  for (int i = 0; i < 3; ++i) {
+    batch.push_back(factory_.Make([&](Task& t) { t.run_at = kT0 - seconds(10 - i); }));
+  }
+  ASSERT_TRUE(store->TaskInsertMany(batch).ok());
+  auto index_of = [&](const std::string& id) {
+    for (int i = 0; i < 3; ++i) {
+      if (batch[i].id == id) return i;
+    }
+    return -1;
+  };
+  core::TaskClaimParams p{.node = "node-a", .now = kT0, .lease = seconds(30), .limit = 10,
+                          .runners = AllRunners()};
+  p.run_instantly = [&](const Task& t) -> std::optional<core::TaskFinishParams> {
+    const int i = index_of(t.id);
+    return core::TaskFinishParams{
+        .id = t.id, .attempt = t.attempt, .state = TaskState::kSucceeded,
+        .result = core::TaskResult{.exit_code = 0, .output = i == 2 ? "" : "out " + std::to_string(i)},
+        .node = "node-a", .now = kT0 + std::chrono::milliseconds(i + 1)};
+  };
+  auto claimed = store->TaskClaim(p);
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_EQ(claimed->size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    auto t = store->TaskGet(batch[i].id);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    EXPECT_EQ(t->state, TaskState::kSucceeded);
+    EXPECT_EQ(t->attempt, 1);
+    EXPECT_EQ(t->started_at, kT0);
+    EXPECT_EQ(t->finished_at, kT0 + std::chrono::milliseconds(i + 1));
+    ASSERT_TRUE(t->result.has_value());
+    EXPECT_EQ(t->result->exit_code, 0);
+    EXPECT_EQ(t->result->output, i == 2 ? "" : "out " + std::to_string(i));
+    EXPECT_EQ(t->error, std::nullopt);
+    EXPECT_EQ(t->lease_owner, std::nullopt);
+    EXPECT_EQ(t->lease_expires_at, std::nullopt);
+    auto history = store->TaskEventList(batch[i].id);
+    ASSERT_TRUE(history.ok()) << history.status().ToString();
+    ASSERT_EQ(history->size(), 2u);
+    EXPECT_EQ((*history)[1].message, "succeeded");
+    EXPECT_EQ((*history)[1].node, "node-a");
+    EXPECT_EQ((*history)[1].at, kT0 + std::chrono::milliseconds(i + 1));
+    EXPECT_EQ((*history)[1].attempt, 1);
+  }
+
+  // Failed alike, without a result: the error and its line, no exit code.
+  Task failing = factory_.Make([](Task& t) { t.run_at = kT0 - seconds(1); });
+  ASSERT_TRUE(store->TaskInsertMany({failing}).ok());
+  p.run_instantly = [&](const Task& t) -> std::optional<core::TaskFinishParams> {
+    return core::TaskFinishParams{.id = t.id, .attempt = t.attempt, .state = TaskState::kFailed,
+                                  .error = "boom", .node = "node-a", .now = kT0};
+  };
+  claimed = store->TaskClaim(p);
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_EQ(claimed->size(), 1u);
+  auto t = store->TaskGet(failing.id);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->state, TaskState::kFailed);
+  EXPECT_EQ(t->result.has_value(), false);
+  EXPECT_EQ(t->error, "boom");
+  auto history = store->TaskEventList(failing.id);
+  ASSERT_TRUE(history.ok()) << history.status().ToString();
+  ASSERT_EQ(history->size(), 2u);
+  EXPECT_EQ((*history)[1].message, "failed: boom");
+}
+
 // A backlog analysed while every task was scheduled: the list index and the
 // claim index then cost the same to the planner, and a claim that took the
 // list index would walk every finished task (migration 0008). Neither the

@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -394,15 +395,16 @@ core::Status Connection::LeavePipeline(std::string_view what) {
 }
 
 core::StatusOr<std::optional<Result>> Connection::ExecPair(
-    std::string_view first_sql, const Params& first_params, std::string_view second_sql,
-    const std::function<core::StatusOr<std::optional<Params>>(const Result&)>& then,
+    std::string_view first_sql, const Params& first_params,
+    std::initializer_list<std::string_view> second_sqls,
+    const std::function<core::StatusOr<std::optional<SecondStatement>>(const Result&)>& then,
     std::string_view what) {
   if (!first_params.status().ok()) return first_params.status();
   if (broken_) return Lost(what);
   // Prepared before the pipeline, where a prepare would be one more message
   // to wait for.
   ASSIGN_OR_RETURN(const std::string* first, Prepare(first_sql, what));
-  ASSIGN_OR_RETURN(const std::string* second, Prepare(second_sql, what));
+  for (std::string_view sql : second_sqls) RETURN_IF_ERROR(Prepare(sql, what).status());
   if (PQenterPipelineMode(pg_) == 0) return Lost(what);
   // The first statement, and a Flush so that its result comes back while the
   // transaction stays open.
@@ -418,14 +420,22 @@ core::StatusOr<std::optional<Result>> Connection::ExecPair(
     (void)SyncAndLeavePipeline(what);
     return s;
   }
-  core::StatusOr<std::optional<Params>> next = then(first_result);
-  if (next.ok() && next->has_value() && !(*next)->status().ok()) next = (*next)->status();
+  core::StatusOr<std::optional<SecondStatement>> next = then(first_result);
+  if (next.ok() && next->has_value()) {
+    if (std::find(second_sqls.begin(), second_sqls.end(), (*next)->sql) == second_sqls.end()) {
+      next = core::InternalError(std::string(what) + ": a second statement not given to prepare");
+    } else if (!(*next)->params.status().ok()) {
+      next = (*next)->params.status();
+    }
+  }
   if (!next.ok() || !next->has_value()) {
     RETURN_IF_ERROR(SyncAndLeavePipeline(what));
     if (!next.ok()) return next.status();
     return std::optional<Result>();
   }
-  if (!Queue(second_sql, second, **next)) return Lost(what);
+  // Prepared above: this finds the name.
+  ASSIGN_OR_RETURN(const std::string* second, Prepare((*next)->sql, what));
+  if (!Queue((*next)->sql, second, (*next)->params)) return Lost(what);
   if (PQpipelineSync(pg_) == 0) return Lost(what);
   res = PQgetResult(pg_);
   s = Check(res, what);

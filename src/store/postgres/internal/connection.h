@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,6 +89,13 @@ std::string IntArrayLiteral(const std::vector<int>& v);
 std::string NullableTextArrayLiteral(const std::vector<std::optional<std::string>>& v);
 std::string NullableInt64ArrayLiteral(const std::vector<std::optional<int64_t>>& v);
 
+// What Connection::ExecPair sends second: one of the statements it was
+// given to prepare, with its parameters.
+struct SecondStatement {
+  std::string_view sql;
+  Params params;
+};
+
 // The rows of one statement (text format).
 //
 // Thread safety: a value; not shared.
@@ -150,16 +158,18 @@ class Connection {
   // Two statements in one transaction, in two round trips instead of the
   // four of BEGIN, first, second, COMMIT: the extended protocol's implicit
   // transaction (libpq's pipeline mode) holds from `first_sql` until the
-  // Sync sent after `second_sql`, which commits both. `then` gets the first
-  // statement's result and returns the second's parameters, or nullopt to
-  // run no second statement. The first statement must write nothing (it may
-  // lock rows): when there is no second, or `then` fails, the Sync that ends
-  // the transaction commits what the first did. Returns the second result,
-  // nullopt when there was none, or the first error (nothing committed when
-  // a statement or the commit fails).
+  // Sync sent after the second statement, which commits both. `then` gets
+  // the first statement's result and returns the second: one of
+  // `second_sqls` (each prepared before the pipeline starts) with its
+  // parameters, or nullopt to run no second statement. The first statement
+  // must write nothing (it may lock rows): when there is no second, or
+  // `then` fails, the Sync that ends the transaction commits what the first
+  // did. Returns the second result, nullopt when there was none, or the
+  // first error (nothing committed when a statement or the commit fails).
   core::StatusOr<std::optional<Result>> ExecPair(
-      std::string_view first_sql, const Params& first_params, std::string_view second_sql,
-      const std::function<core::StatusOr<std::optional<Params>>(const Result&)>& then,
+      std::string_view first_sql, const Params& first_params,
+      std::initializer_list<std::string_view> second_sqls,
+      const std::function<core::StatusOr<std::optional<SecondStatement>>(const Result&)>& then,
       std::string_view what);
   // Runs `sql` with parameters but without preparing it (one-off statements).
   core::StatusOr<Result> ExecOnce(std::string_view sql, const Params& params,

@@ -65,11 +65,11 @@ class ExecPairTest : public pgtest::FreshSchemaTest {
 TEST_F(ExecPairTest, BothStatementsCommitAndTheLockHoldsInBetween) {
   std::string seen_by_b;
   auto r = a_->ExecPair(
-      kLock, Params().Add(1), kAdd,
-      [&](const Result& locked) -> core::StatusOr<std::optional<Params>> {
+      kLock, Params().Add(1), {kAdd},
+      [&](const Result& locked) -> core::StatusOr<std::optional<SecondStatement>> {
         EXPECT_EQ(locked.rows(), 1);
         seen_by_b = Lockable(*b_);  // row 1 is a_'s until the Sync
-        return std::optional<Params>(Params().Add(1).Add(5));
+        return std::optional<SecondStatement>({kAdd, Params().Add(1).Add(5)});
       },
       "pair");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -81,19 +81,36 @@ TEST_F(ExecPairTest, BothStatementsCommitAndTheLockHoldsInBetween) {
   EXPECT_FALSE(a_->InTransaction());
   // The connection goes on as usual, pairs and single statements alike.
   ASSERT_TRUE(a_->ExecPair(
-                    kLock, Params().Add(2), kAdd,
-                    [](const Result&) { return std::optional<Params>(Params().Add(2).Add(1)); },
+                    kLock, Params().Add(2), {kAdd},
+                    [](const Result&) { return std::optional<SecondStatement>({kAdd, Params().Add(2).Add(1)}); },
                     "again")
                   .ok());
   EXPECT_EQ(V(2), "1");
   EXPECT_TRUE(a_->Exec("SELECT 1", Params(), "one").ok());
 }
 
+TEST_F(ExecPairTest, TheCallerChoosesTheSecondStatement) {
+  static constexpr char kSet[] = "UPDATE t SET v = $2::int WHERE id = $1::int";
+  auto set = [](int v) {
+    return [v](const Result&) -> core::StatusOr<std::optional<SecondStatement>> {
+      return std::optional<SecondStatement>({kSet, Params().Add(1).Add(v)});
+    };
+  };
+  auto r = a_->ExecPair(kLock, Params().Add(1), {kAdd, kSet}, set(9), "pair");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(V(1), "9");
+  // One it was not given to prepare is a bug: nothing runs, nothing stays locked.
+  r = a_->ExecPair(kLock, Params().Add(1), {kAdd}, set(3), "pair");
+  EXPECT_EQ(r.status().code(), StatusCode::kInternal);
+  EXPECT_EQ(V(1), "9");
+  EXPECT_EQ(Lockable(*b_), "1,2");
+}
+
 TEST_F(ExecPairTest, NoSecondStatementReleasesTheLocks) {
   auto r = a_->ExecPair(
-      kLock, Params().Add(1), kAdd,
-      [](const Result&) -> core::StatusOr<std::optional<Params>> {
-        return std::optional<Params>();
+      kLock, Params().Add(1), {kAdd},
+      [](const Result&) -> core::StatusOr<std::optional<SecondStatement>> {
+        return std::optional<SecondStatement>();
       },
       "pair");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -104,8 +121,8 @@ TEST_F(ExecPairTest, NoSecondStatementReleasesTheLocks) {
 
 TEST_F(ExecPairTest, ACallerThatFailsWritesNothing) {
   auto r = a_->ExecPair(
-      kLock, Params().Add(1), kAdd,
-      [](const Result&) -> core::StatusOr<std::optional<Params>> {
+      kLock, Params().Add(1), {kAdd},
+      [](const Result&) -> core::StatusOr<std::optional<SecondStatement>> {
         return core::InvalidArgumentError("no");
       },
       "pair");
@@ -121,18 +138,18 @@ TEST_F(ExecPairTest, AFailingStatementCommitsNothing) {
   // its callers, to show that the two are one transaction.
   constexpr char kWrite[] = "UPDATE t SET v = 7 WHERE id = $1::int RETURNING id";
   auto r = a_->ExecPair(
-      kWrite, Params().Add(2), kAdd,
-      [](const Result&) { return std::optional<Params>(Params().Add(1).Add(-1)); }, "pair");
+      kWrite, Params().Add(2), {kAdd},
+      [](const Result&) { return std::optional<SecondStatement>({kAdd, Params().Add(1).Add(-1)}); }, "pair");
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(V(2), "0");
   EXPECT_EQ(V(1), "0");
   // The first one fails: `then` is not called.
   bool called = false;
   r = a_->ExecPair(
-      "SELECT id FROM t WHERE id = 1 / ($1::int - 1)", Params().Add(1), kAdd,
+      "SELECT id FROM t WHERE id = 1 / ($1::int - 1)", Params().Add(1), {kAdd},
       [&](const Result&) {
         called = true;
-        return std::optional<Params>(Params().Add(1).Add(1));
+        return std::optional<SecondStatement>({kAdd, Params().Add(1).Add(1)});
       },
       "pair");
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
