@@ -199,7 +199,7 @@ def rfc3339(t):
 WORKER_CONCURRENCY = 256
 # The drain's workers: attempts in flight per node. A no-op finishes in
 # microseconds, so what this buys is fuller claim and outcome batches (up to
-# the engine's claim batch of 256 per statement): 256 -> 1 024 -> 4 096 gave
+# the engine's claim batch per statement, 512): 256 -> 1 024 -> 4 096 gave
 # about 20 500 -> 26 500 -> 27 700 jobs/s on one node in one session. The
 # peers' equivalents are graphile-worker's local queue of 500 and pg-boss's
 # batch of 1 000 (bench/peers/README.md).
@@ -290,7 +290,7 @@ def sked_throughput(pg, n, nodes, schema):
             "jobs_per_s": n / seconds, "ran_once": once, "startup_s": start - spawned,
             "claim_calls": claim_calls, "ran_in_claim": in_claim,
             "cpu_ms_per_job": cpu * 1000 / n, "machine_cpu_us_per_job": machine * 1e6 / n,
-            "settings": {"concurrency": DRAIN_CONCURRENCY, "claim_batch": 256,
+            "settings": {"concurrency": DRAIN_CONCURRENCY, "claim_batch": 512,
                          "claimers": "2, shared by the nodes that claim",
                          "db_pool": "HTTP handler threads + 4 = 12"}}
 

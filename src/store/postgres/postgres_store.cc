@@ -27,6 +27,7 @@
 #include "store/postgres/internal/async_reader.h"
 #include "store/postgres/internal/batch_fence.h"
 #include "store/postgres/internal/batcher.h"
+#include "store/postgres/internal/claim_sql.h"
 #include "store/postgres/internal/thread_annotations.h"
 
 namespace sked::store {
@@ -41,6 +42,9 @@ using core::TaskEvent;
 using core::TaskState;
 using core::Time;
 using postgres_internal::ConnectConfig;
+using postgres_internal::kClaimLockSql;
+using postgres_internal::kClaimWriteAlikeSql;
+using postgres_internal::kClaimWriteSql;
 using postgres_internal::Connection;
 using postgres_internal::IntArrayLiteral;
 using postgres_internal::Listener;
@@ -307,64 +311,6 @@ constexpr char kClaimSql[] =
     " SELECT id, $1::timestamptz, state, attempt, $5::text, instance_id,"
     "  'claimed' FROM u)"
     " SELECT " SKED_PG_TASK_COLUMNS " FROM u ORDER BY run_at, id";
-
-// TaskClaim with run_instantly, in one transaction: lock the due rows of the
-// queues without limits (as kClaimSql's `c`), let the caller run what it can
-// at once, then write every row in one statement: p.state NULL claims the
-// task as kClaimSql does; a final p.state records that outcome instead, with
-// the outcome's line as the only history line of the attempt, kept on the
-// row (line_*, migration 0012; kEventListSql reads it). The rows are locked,
-// so the store builds what it returns without reading them back. The two
-// statements share the protocol's implicit transaction (Connection::ExecPair):
-// no BEGIN or COMMIT round trip.
-constexpr char kClaimLockSql[] =
-    "SELECT " SKED_PG_TASK_COLUMNS " FROM tasks"
-    " WHERE state = 'scheduled' AND deleted_at IS NULL"
-    " AND run_at <= $1::timestamptz AND runner = ANY($2::text[])"
-    " AND queue NOT IN (SELECT name FROM queues"
-    "  WHERE max_running IS NOT NULL OR max_per_second IS NOT NULL)"
-    " ORDER BY run_at, id LIMIT $3::int"
-    " FOR UPDATE SKIP LOCKED";
-constexpr char kClaimWriteSql[] =
-    "WITH p AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[],"
-    "  $5::text[], $6::text[], $7::text[], $8::int8[])"
-    "  AS p(id, state, exit_code, output, error, node, message, at_us)),"
-    " u AS (UPDATE tasks t SET"
-    "  state = coalesce(p.state, CASE WHEN t.runner = ANY($9::text[])"
-    "   THEN 'provisioning' ELSE 'running' END),"
-    "  attempt = t.attempt + 1, started_at = $10::timestamptz, handle = NULL,"
-    "  lease_owner = CASE WHEN p.state IS NULL THEN $11::text END,"
-    "  lease_expires_at = CASE WHEN p.state IS NULL THEN $12::timestamptz END,"
-    "  finished_at = CASE WHEN p.state IS NULL THEN t.finished_at"
-    "   ELSE timestamptz 'epoch' + p.at_us * interval '1 microsecond' END,"
-    "  result_exit_code = CASE WHEN p.state IS NULL THEN t.result_exit_code ELSE p.exit_code END,"
-    "  result_output = CASE WHEN p.state IS NULL THEN t.result_output ELSE p.output END,"
-    "  error = CASE WHEN p.state IS NULL THEN t.error ELSE p.error END,"
-    "  line_seq = CASE WHEN p.state IS NULL THEN t.line_seq"
-    "   ELSE nextval('task_events_seq_seq') END,"
-    "  line_node = CASE WHEN p.state IS NULL THEN t.line_node ELSE p.node END,"
-    "  line_message = CASE WHEN p.state IS NULL THEN t.line_message ELSE p.message END"
-    "  FROM p WHERE t.id = p.id"
-    "  RETURNING t.id, t.state, t.attempt, t.instance_id, p.state IS NULL AS claimed_only),"
-    " e AS (INSERT INTO task_events (task_id, at, state, attempt, node, instance_id, message)"
-    "  SELECT id, $10::timestamptz, state, attempt, $11::text, instance_id, 'claimed'"
-    "  FROM u WHERE claimed_only)"
-    " SELECT count(*) FROM u";
-// kClaimWriteSql when every locked row was run and ended alike (the same
-// state, exit code, error, node and line; a batch of no-ops): what the rows
-// share is one parameter each, only the id, the time and the output are
-// arrays, and nothing is claimed without ending. The same rows come out as
-// kClaimWriteSql would leave them, for a third less of the database's time
-// per row (no outcome arrays to parse and join, no CASE per column, no
-// CTEs; bench/README.md, ninth pass). Rows affected: one per task.
-constexpr char kClaimWriteAlikeSql[] =
-    "UPDATE tasks t SET state = $4, attempt = t.attempt + 1, started_at = $9::timestamptz,"
-    " handle = NULL, lease_owner = NULL, lease_expires_at = NULL,"
-    " finished_at = timestamptz 'epoch' + p.at_us * interval '1 microsecond',"
-    " result_exit_code = $5::int, result_output = p.output, error = $6,"
-    " line_seq = nextval('task_events_seq_seq'), line_node = $7, line_message = $8"
-    " FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS p(id, at_us, output)"
-    " WHERE t.id = p.id";
 
 // ORDER BY ... LIMIT 1, not min(): the claim index then yields the first
 // row and stops. With min() and no statistics yet the planner read every
