@@ -86,6 +86,10 @@ struct TaskClaimParams {
   // Runs an attempt that ends the moment it starts (a no-op) while the claim
   // still holds its row: called with the task as claimed (running, its new
   // attempt), it returns the outcome, or nullopt to leave the task claimed.
+  // The task it is called with may carry only its dispatch fields (id, type,
+  // runner, queue, run_at, attempt, max_attempts, free_attempts, timeout_s)
+  // besides what the claim set: a store need read no more of a row before it
+  // knows the attempt must be launched.
   // The store then records that outcome in the claim's own transaction:
   // scheduled -> succeeded or failed, attempt + 1, started_at = now,
   // finished_at = the outcome's time, no lease, and one history line (the
@@ -386,9 +390,12 @@ class Store {
 
   // Claims due tasks (state scheduled, run_at <= now), oldest run_at first:
   // sets the state, attempt += 1, the lease, started_at, clears the handle.
-  // Returns the claimed tasks as they now are (those params.run_instantly ran
-  // already in their final state). No task is returned to two claimers while
-  // its lease holds. Queue limits hold across concurrent
+  // Returns the claimed tasks as they now are: those params.run_instantly ran
+  // in their final state, possibly with only their dispatch fields
+  // (TaskClaimParams::run_instantly) and what the claim and the outcome wrote
+  // (a claim of hundreds of no-ops need not read hundreds of whole rows that
+  // nobody looks at; TaskGet reads the whole task). No task is returned to
+  // two claimers while its lease holds. Queue limits hold across concurrent
   // claimers: a queue at its max_running or rate is skipped, and does not
   // hold back the due tasks of other queues behind it.
   virtual StatusOr<std::vector<Task>> TaskClaim(const TaskClaimParams& params) = 0;

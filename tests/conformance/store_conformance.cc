@@ -1111,6 +1111,63 @@ TEST_P(StoreConformanceTest, TaskClaimRunInstantlyRecordsAFailureWithItsError) {
   EXPECT_EQ(e[1].message, "failed: bad input");
 }
 
+// Attempts that all ran in their claim: each comes back with at least its
+// dispatch fields and its outcome (a store need not read the rest of the
+// row); TaskGet has the whole task.
+TEST_P(StoreConformanceTest, TaskClaimReturnsWhatItRanWithItsDispatchFieldsAndOutcome) {
+  std::vector<Task> tasks;
+  for (int i = 0; i < 2; ++i) {
+    tasks.push_back(Insert(store(), factory_.Make([&](Task& t) {
+      t.run_at = kT0 - seconds(2 - i);
+      t.max_attempts = 3 + i;
+      t.timeout_s = 60 + i;
+      t.labels = {{"team", "t" + std::to_string(i)}};
+    })));
+  }
+  InstantRunner runner;
+  for (int i = 0; i < 2; ++i) {
+    runner.outcomes[tasks[i].id] = {.id = tasks[i].id,
+                                    .attempt = 1,
+                                    .state = TaskState::kSucceeded,
+                                    .result = core::TaskResult{.exit_code = 0,
+                                                               .output = "out " + std::to_string(i)},
+                                    .node = std::string(kNodeA),
+                                    .now = kT0 + microseconds(40 + i)};
+  }
+  std::vector<Task> claimed = Claim(store(), runner.Params(kT0));
+  ASSERT_THAT(Ids(claimed), ElementsAre(tasks[0].id, tasks[1].id));
+  ASSERT_EQ(runner.seen.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i);
+    for (const Task* t : {&runner.seen[i], &claimed[i]}) {
+      EXPECT_EQ(t->id, tasks[i].id);
+      EXPECT_EQ(t->type, tasks[i].type);
+      EXPECT_EQ(t->runner, tasks[i].runner);
+      EXPECT_EQ(t->queue, tasks[i].queue);
+      EXPECT_EQ(Us(t->run_at), Us(tasks[i].run_at));
+      EXPECT_EQ(t->attempt, 1);
+      EXPECT_EQ(t->max_attempts, 3 + i);
+      EXPECT_EQ(t->free_attempts, 0);
+      EXPECT_EQ(t->timeout_s, 60 + i);
+      EXPECT_EQ(Us(t->started_at), Us(kT0));
+    }
+    EXPECT_EQ(runner.seen[i].state, TaskState::kRunning);
+    EXPECT_EQ(claimed[i].state, TaskState::kSucceeded);
+    EXPECT_EQ(Us(claimed[i].finished_at), Us(kT0 + microseconds(40 + i)));
+    ASSERT_TRUE(claimed[i].result.has_value());
+    EXPECT_EQ(claimed[i].result->output, "out " + std::to_string(i));
+    EXPECT_FALSE(claimed[i].error.has_value());
+    EXPECT_FALSE(claimed[i].lease_owner.has_value());
+    Task whole = tasks[i];
+    whole.state = TaskState::kSucceeded;
+    whole.attempt = 1;
+    whole.started_at = kT0;
+    whole.finished_at = kT0 + microseconds(40 + i);
+    whole.result = claimed[i].result;
+    ExpectSameTask(Get(store(), tasks[i].id), whole);
+  }
+}
+
 TEST_P(StoreConformanceTest, TaskClaimRunInstantlyWithAnOutcomeThatIsNotFinalChangesNothing) {
   Task t = Insert(store(), factory_.Make());
   InstantRunner runner;

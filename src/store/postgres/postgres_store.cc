@@ -135,6 +135,23 @@ StatusOr<Task> ReadTask(const Result& r, int row) {
   return t;
 }
 
+// Decodes row `row` of a result that selected SKED_PG_DISPATCH_COLUMNS
+// (claim_sql.h): a task with only its dispatch fields.
+StatusOr<Task> ReadDispatchFields(const Result& r, int row) {
+  Task t;
+  t.id = r.Text(row, 0);
+  t.type = r.Text(row, 1);
+  t.runner = r.Text(row, 2);
+  t.queue = r.Text(row, 3);
+  t.run_at = core::TimeFromMicros(r.Int(row, 4));
+  ASSIGN_OR_RETURN(t.state, StateFromText(r.Text(row, 5)));
+  t.attempt = static_cast<int>(r.Int(row, 6));
+  t.max_attempts = static_cast<int>(r.Int(row, 7));
+  t.free_attempts = static_cast<int>(r.Int(row, 8));
+  t.timeout_s = r.Int(row, 9);
+  return t;
+}
+
 StatusOr<std::vector<Task>> ReadTasks(const Result& r) {
   std::vector<Task> out;
   out.reserve(r.rows());
@@ -1148,8 +1165,14 @@ StatusOr<std::vector<Task>> PostgresStore::ClaimRunningInstantly(
     bool alike = false;
     // Lock, run, write: one transaction in two round trips (ExecPair).
     auto write = [&](const Result& locked) -> StatusOr<std::optional<SecondStatement>> {
-      // Each row as this claim leaves it, built here: the rows are locked.
-      ASSIGN_OR_RETURN(tasks, ReadTasks(locked));
+      // Each row as this claim leaves it, as far as it was read: the rows are
+      // locked.
+      tasks.clear();
+      tasks.reserve(locked.rows());
+      for (int i = 0; i < locked.rows(); ++i) {
+        ASSIGN_OR_RETURN(Task t, ReadDispatchFields(locked, i));
+        tasks.push_back(std::move(t));
+      }
       if (tasks.empty()) return std::optional<SecondStatement>();
       std::vector<std::optional<core::TaskFinishParams>> outcomes;
       outcomes.reserve(tasks.size());
@@ -1223,11 +1246,12 @@ StatusOr<std::vector<Task>> PostgresStore::ClaimRunningInstantly(
     if (!written.has_value()) return tasks;  // nothing was due
     // Every row is locked by this transaction, so the write finds each: a
     // bug check, made once the transaction has committed.
-    const int64_t rows = alike ? written->affected() : written->Int(0, 0);
+    const int64_t rows = alike ? written->affected() : written->rows();
     if (rows != static_cast<int64_t>(tasks.size())) {
       return core::InternalError("claim tasks: a locked row was not written");
     }
-    return tasks;
+    if (alike) return tasks;  // nothing to launch: no whole row is read
+    return ReadTasks(*written);
   });
 }
 
