@@ -99,8 +99,9 @@ StatusOr<TaskState> StateFromText(std::string_view text) {
   return *s;
 }
 
-// Decodes row `row` of a result that selected SKED_PG_TASK_COLUMNS.
-StatusOr<Task> ReadTask(const Result& r, int row) {
+// Decodes row `row` of a result that selected SKED_PG_DISPATCH_COLUMNS
+// (task_columns.h): a task with only its dispatch fields.
+StatusOr<Task> ReadDispatchFields(const Result& r, int row) {
   Task t;
   t.id = r.Text(row, 0);
   t.type = r.Text(row, 1);
@@ -108,13 +109,20 @@ StatusOr<Task> ReadTask(const Result& r, int row) {
   t.queue = r.Text(row, 3);
   t.run_at = core::TimeFromMicros(r.Int(row, 4));
   ASSIGN_OR_RETURN(t.state, StateFromText(r.Text(row, 5)));
-  t.image = r.Text(row, 6);
-  ASSIGN_OR_RETURN(t.command, store_internal::DecodeStringList(r.Text(row, 7)));
-  ASSIGN_OR_RETURN(t.env, store_internal::DecodeStringMap(r.Text(row, 8)));
-  t.attempt = static_cast<int>(r.Int(row, 9));
-  t.max_attempts = static_cast<int>(r.Int(row, 10));
-  t.free_attempts = static_cast<int>(r.Int(row, 11));
-  t.timeout_s = r.Int(row, 12);
+  t.attempt = static_cast<int>(r.Int(row, 6));
+  t.max_attempts = static_cast<int>(r.Int(row, 7));
+  t.free_attempts = static_cast<int>(r.Int(row, 8));
+  t.timeout_s = r.Int(row, 9);
+  return t;
+}
+
+// Decodes row `row` of a result that selected SKED_PG_TASK_COLUMNS: the
+// dispatch columns, then the rest.
+StatusOr<Task> ReadTask(const Result& r, int row) {
+  ASSIGN_OR_RETURN(Task t, ReadDispatchFields(r, row));
+  t.image = r.Text(row, 10);
+  ASSIGN_OR_RETURN(t.command, store_internal::DecodeStringList(r.Text(row, 11)));
+  ASSIGN_OR_RETURN(t.env, store_internal::DecodeStringMap(r.Text(row, 12)));
   t.idempotency_key = r.OptText(row, 13);
   ASSIGN_OR_RETURN(t.labels, store_internal::DecodeStringMap(r.Text(row, 14)));
   t.notify_url = r.OptText(row, 15);
@@ -132,23 +140,6 @@ StatusOr<Task> ReadTask(const Result& r, int row) {
   t.lease_owner = r.OptText(row, 25);
   t.lease_expires_at = OptTime(r, row, 26);
   t.handle = r.OptText(row, 27);
-  return t;
-}
-
-// Decodes row `row` of a result that selected SKED_PG_DISPATCH_COLUMNS
-// (claim_sql.h): a task with only its dispatch fields.
-StatusOr<Task> ReadDispatchFields(const Result& r, int row) {
-  Task t;
-  t.id = r.Text(row, 0);
-  t.type = r.Text(row, 1);
-  t.runner = r.Text(row, 2);
-  t.queue = r.Text(row, 3);
-  t.run_at = core::TimeFromMicros(r.Int(row, 4));
-  ASSIGN_OR_RETURN(t.state, StateFromText(r.Text(row, 5)));
-  t.attempt = static_cast<int>(r.Int(row, 6));
-  t.max_attempts = static_cast<int>(r.Int(row, 7));
-  t.free_attempts = static_cast<int>(r.Int(row, 8));
-  t.timeout_s = r.Int(row, 9);
   return t;
 }
 

@@ -25,9 +25,6 @@ namespace sked::store::postgres_internal {
 // implicit transaction (Connection::ExecPair): no BEGIN or COMMIT round trip.
 // Reading only the dispatch fields: two nodes drained 13-16 % more no-ops
 // than with every column (bench/README.md, ninth pass).
-#define SKED_PG_DISPATCH_COLUMNS                                                   \
-  "id, type, runner, queue, " SKED_PG_US("run_at") ", state, attempt, max_attempts, " \
-  "free_attempts, timeout_s"
 inline constexpr char kClaimLockSql[] =
     "SELECT " SKED_PG_DISPATCH_COLUMNS " FROM tasks"
     " WHERE state = 'scheduled' AND deleted_at IS NULL"
