@@ -16,44 +16,19 @@ median of each variant at the end. A sked node's figure against the clients' is 
 adds to its own SQL (bench/README.md, ninth pass).
 """
 import argparse
-import json
 import os
 import re
 import statistics
-import subprocess
 import sys
-import time
 
 import run
-from run import ROOT, Postgres, SkedNode, create_batches, machine_busy_seconds
-
-
-def client_drain(pg, client, schema, n, statements, processes):
-    api = SkedNode(pg.dsn, "bench-api", 0, ["--db-schema", schema])
-    create_batches(api, [{"type": "noop"} for _ in range(n)])
-    api.stop()
-    pg.psql("ANALYZE")
-    busy0 = machine_busy_seconds()
-    t = time.time()
-    procs = [subprocess.Popen([client, pg.dsn, schema, statements], stdout=subprocess.PIPE,
-                              text=True) for _ in range(processes)]
-    outs = [p.communicate()[0] for p in procs]
-    seconds = time.time() - t
-    machine = machine_busy_seconds() - busy0
-    if any(p.returncode != 0 for p in procs):
-        sys.exit(f"drain_compare: a claim client failed on {schema}")
-    jobs = sum(json.loads(o)["jobs"] for o in outs)
-    done = int(pg.psql(f"SELECT count(*) FROM {schema}.tasks WHERE state = 'succeeded' "
-                       f"AND attempt = 1"))
-    run.drop_and_settle(pg, schema)
-    return {"jobs_per_s": n / seconds, "machine_cpu_us_per_job": machine * 1e6 / n,
-            "ran_once": jobs == n and done == n}
+from run import Postgres
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sked", default=run.SKED_BINARY)
-    ap.add_argument("--client", default=os.path.join(ROOT, "build", "bench", "sked-claim-client"))
+    ap.add_argument("--client", default=run.CLAIM_CLIENT)
     ap.add_argument("--n", type=int, default=100000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("variants", nargs="+")
@@ -77,8 +52,8 @@ def main():
                     res = run.sked_throughput(pg, args.n, int(what), schema)
                 else:
                     statements, _, count = what.partition("*")
-                    res = client_drain(pg, args.client, schema, args.n, statements,
-                                       int(count or 1))
+                    res = run.claim_client_throughput(pg, args.client, args.n, statements,
+                                                      int(count or 1), schema)
                 if not res["ran_once"]:
                     sys.exit(f"drain_compare: {v} did not run every job once")
                 results[v].append(res)

@@ -295,6 +295,36 @@ def sked_throughput(pg, n, nodes, schema):
                          "db_pool": "HTTP handler threads + 4 = 12"}}
 
 
+CLAIM_CLIENT = os.path.join(ROOT, "build", "bench", "sked-claim-client")
+
+
+def claim_client_throughput(pg, client, n, statements, processes, schema):
+    """The throughput scenario's backlog (enqueued through sked's API, analysed) drained with no
+    sked node: `processes` bare libpq clients at once (bench/claim_client.cc) sending sked's own
+    claim statements ("sked") or the least a claim that keeps each job's row could ask ("lean").
+    What the database gives a claim with nothing in between (bench/README.md, ninth pass)."""
+    api = SkedNode(pg.dsn, "bench-api", 0, ["--db-schema", schema])
+    create_batches(api, [{"type": "noop"} for _ in range(n)])
+    api.stop()
+    pg.psql("ANALYZE")
+    busy0 = machine_busy_seconds()
+    t = time.time()
+    procs = [subprocess.Popen([client, pg.dsn, schema, statements], stdout=subprocess.PIPE,
+                              text=True) for _ in range(processes)]
+    outs = [p.communicate()[0] for p in procs]
+    seconds = time.time() - t
+    machine_s = machine_busy_seconds() - busy0
+    if any(p.returncode != 0 for p in procs):
+        sys.exit(f"bench: a claim client failed on {schema}")
+    jobs = sum(json.loads(o)["jobs"] for o in outs)
+    done = int(pg.psql(f"SELECT count(*) FROM {schema}.tasks WHERE state = 'succeeded' "
+                       f"AND attempt = 1"))
+    drop_and_settle(pg, schema)
+    return {"peer": f"claim-client ({statements})", "scenario": "claim_client", "n": n,
+            "workers": processes, "seconds": seconds, "jobs_per_s": n / seconds,
+            "machine_cpu_us_per_job": machine_s * 1e6 / n, "ran_once": jobs == n and done == n}
+
+
 def sked_lateness(pg, n, spread_s, schema, scenario="lateness"):
     node = SkedNode(pg.dsn, "bench-lat", WORKER_CONCURRENCY, ["--db-schema", schema])
     # Every job is created before the first is due: a job inserted after its
@@ -664,6 +694,28 @@ def targets_table(results):
             *rows, "", *notes]
 
 
+def client_bound_line(runs, best):
+    """The claim clients' drains (claim_client_throughput), as the report's sentence on what the
+    database gives a claim with no sked node in between; None where none ran."""
+    medians = {}
+    for statements in ("sked", "lean"):
+        xs = sorted(r["jobs_per_s"] for r in runs if r.get("scenario") == "claim_client"
+                    and r["peer"] == f"claim-client ({statements})" and r.get("ran_once"))
+        if xs:
+            medians[statements] = xs[len(xs) // 2]
+    if len(medians) < 2:
+        return None
+    line = ("What the database gives a claim with no sked node in between: the same backlog "
+            "drained by two bare libpq clients at once (`bench/claim_client.cc`) sending sked's own "
+            f"claim statements, {fmt(medians['sked'])} jobs/s; asking the least a claim that keeps "
+            "each job's row could ask (the rows locked, only their ids sent back, the outcome "
+            f"spelt in the SQL), {fmt(medians['lean'])} jobs/s (medians).")
+    if best:
+        line += (" Three times the best peer would be " +
+                 "; ".join(f"{fmt(3 * best[w])} with {w} worker(s)" for w in sorted(best)) + ".")
+    return line
+
+
 def write_report(out, results, quick, charts_dir):
     m, v = results["machine"], results["versions"]
     lines = ["# Benchmarks", "",
@@ -712,6 +764,9 @@ def write_report(out, results, quick, charts_dir):
                                 f"cores fully used drain "
                                 f"{fmt(cores * 1e6 / r['machine_cpu_us_per_job'])} jobs/s"
                                 for r in busy) + " (the median drains).", ""]
+        bound = client_bound_line(results["runs"], best)
+        if bound:
+            lines += [bound, ""]
         up = [r for r in tp if r["peer"] == "sked" and "startup_s" in r]
         if up:
             lines += ["sked's clock runs from its first claim to its last outcome (the peers' from "
@@ -813,6 +868,9 @@ def main():
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--sked", default=SKED_BINARY, help="the sked binary to measure")
+    ap.add_argument("--client", default=CLAIM_CLIENT,
+                    help="sked-claim-client, drained beside sked in the throughput scenario "
+                         "(skipped where it is missing)")
     ap.add_argument("--drains", type=int, default=3,
                     help="drains per system and node count in the throughput scenario; the "
                          "report takes the median (--quick: 1)")
@@ -863,6 +921,15 @@ def main():
                                                         "--workers", str(nodes)], pg))
                             runs[-1]["drain"] = rep + 1
                             log(json.dumps(runs[-1]))
+                    if nodes == 2 and os.path.exists(args.client):
+                        for statements in ("sked", "lean"):
+                            k += 1
+                            runs.append(claim_client_throughput(pg, args.client, n_tp, statements,
+                                                                2, f"bench_tp{k}"))
+                            runs[-1]["drain"] = rep + 1
+                            log(json.dumps(runs[-1]))
+            if not os.path.exists(args.client):
+                log(f"bench: no claim client at {args.client}: its drains are left out")
         if "lateness" in only:
             runs.append(sked_lateness(pg, n_lat, spread, "bench_lat"))
             log(json.dumps(runs[-1]))
