@@ -22,7 +22,6 @@ import statistics
 import sys
 
 import run
-from run import Postgres
 
 
 def main():
@@ -38,7 +37,7 @@ def main():
         if not re.fullmatch(r"sked:\d+|client:(sked|lean)(\*\d+)?", v):
             sys.exit(f"drain_compare: unknown variant {v!r} (sked:NODES, client:sked*K, "
                      "client:lean*K)")
-    pg = Postgres()
+    pg = run.Postgres()
     results = {v: [] for v in args.variants}
     try:
         k = 0

@@ -239,15 +239,21 @@ def machine_busy_seconds():
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
-def sked_throughput(pg, n, nodes, schema):
-    db = pg.dsn
-    api = SkedNode(db, "bench-api", 0, ["--db-schema", schema])
+def enqueue_backlog(pg, n, schema):
+    """The throughput scenario's backlog: n no-op tasks created through sked's API (an API-only
+    node, POST /v1/tasks:batch) into `schema`, then analysed, as the peers' harness analyses
+    theirs (bench/README.md)."""
+    api = SkedNode(pg.dsn, "bench-api", 0, ["--db-schema", schema])
     t = time.time()
     create_batches(api, [{"type": "noop"} for _ in range(n)])
     log(f"sked: enqueued {n} in {time.time() - t:.1f}s")
     api.stop()
-    # Statistics for the backlog, as the peers' harness gives theirs (bench/README.md).
     pg.psql("ANALYZE")
+
+
+def sked_throughput(pg, n, nodes, schema):
+    db = pg.dsn
+    enqueue_backlog(pg, n, schema)
     # Cheap to ask (partial indexes), so the polling does not load the database
     # it measures; the end time is the last finished_at, not the poll's.
     busy = (f"SELECT EXISTS (SELECT 1 FROM {schema}.tasks WHERE state = 'scheduled' "
@@ -303,10 +309,7 @@ def claim_client_throughput(pg, client, n, statements, processes, schema):
     sked node: `processes` bare libpq clients at once (bench/claim_client.cc) sending sked's own
     claim statements ("sked") or the least a claim that keeps each job's row could ask ("lean").
     What the database gives a claim with nothing in between (bench/README.md, ninth pass)."""
-    api = SkedNode(pg.dsn, "bench-api", 0, ["--db-schema", schema])
-    create_batches(api, [{"type": "noop"} for _ in range(n)])
-    api.stop()
-    pg.psql("ANALYZE")
+    enqueue_backlog(pg, n, schema)
     busy0 = machine_busy_seconds()
     t = time.time()
     procs = [subprocess.Popen([client, pg.dsn, schema, statements], stdout=subprocess.PIPE,

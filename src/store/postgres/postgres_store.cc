@@ -143,11 +143,13 @@ StatusOr<Task> ReadTask(const Result& r, int row) {
   return t;
 }
 
-StatusOr<std::vector<Task>> ReadTasks(const Result& r) {
+// Every row of `r`, each decoded by `read` (ReadTask: whole tasks).
+StatusOr<std::vector<Task>> ReadTasks(const Result& r,
+                                      StatusOr<Task> (*read)(const Result&, int) = ReadTask) {
   std::vector<Task> out;
   out.reserve(r.rows());
   for (int i = 0; i < r.rows(); ++i) {
-    ASSIGN_OR_RETURN(Task t, ReadTask(r, i));
+    ASSIGN_OR_RETURN(Task t, read(r, i));
     out.push_back(std::move(t));
   }
   return out;
@@ -1158,12 +1160,7 @@ StatusOr<std::vector<Task>> PostgresStore::ClaimRunningInstantly(
     auto write = [&](const Result& locked) -> StatusOr<std::optional<SecondStatement>> {
       // Each row as this claim leaves it, as far as it was read: the rows are
       // locked.
-      tasks.clear();
-      tasks.reserve(locked.rows());
-      for (int i = 0; i < locked.rows(); ++i) {
-        ASSIGN_OR_RETURN(Task t, ReadDispatchFields(locked, i));
-        tasks.push_back(std::move(t));
-      }
+      ASSIGN_OR_RETURN(tasks, ReadTasks(locked, ReadDispatchFields));
       if (tasks.empty()) return std::optional<SecondStatement>();
       std::vector<std::optional<core::TaskFinishParams>> outcomes;
       outcomes.reserve(tasks.size());
