@@ -298,7 +298,7 @@ int Serve(const ServeConfig& cfg) {
   wo.time_scale = cfg.time_scale;
   wo.logger = &logger;
   sched::WebhookDispatcher webhooks(wo, *store, notifier, clock);
-  eo.on_recorded = [&webhooks] { webhooks.Wake(); };
+  eo.on_webhook_queued = [&webhooks] { webhooks.Wake(); };
   sched::Engine engine(eo, *store, executors, clock);
   sched::TaskService service(*store, &engine, clock);
 

@@ -87,9 +87,10 @@ struct TaskClaimParams {
   // still holds its row: called with the task as claimed (running, its new
   // attempt), it returns the outcome, or nullopt to leave the task claimed.
   // The task it is called with may carry only its dispatch fields (id, type,
-  // runner, queue, run_at, attempt, max_attempts, free_attempts, timeout_s)
-  // besides what the claim set: a store need read no more of a row before it
-  // knows the attempt must be launched.
+  // runner, queue, run_at, attempt, max_attempts, free_attempts, timeout_s,
+  // notify_url) besides what the claim set: a store need read no more of a
+  // row before it knows the attempt must be launched, or whether its outcome
+  // queues a webhook.
   // The store then records that outcome in the claim's own transaction:
   // scheduled -> succeeded or failed, attempt + 1, started_at = now,
   // finished_at = the outcome's time, no lease, and one history line (the

@@ -99,9 +99,11 @@ core::StatusOr<int> Engine::ClaimAndLaunch(Time now, int limit) {
     return claimed.status();
   }
   int64_t succeeded = 0, failed = 0;
+  bool webhook_queued = false;
   for (auto& t : *claimed) {
     if (core::IsTerminal(t.state)) {  // run in the claim
       ++(t.state == core::TaskState::kSucceeded ? succeeded : failed);
+      webhook_queued = webhook_queued || t.notify_url.has_value();
       continue;
     }
     auto result = ran.find(t.id);
@@ -116,7 +118,7 @@ core::StatusOr<int> Engine::ClaimAndLaunch(Time now, int limit) {
       stats_.succeeded += succeeded;
       stats_.failed += failed;
     }
-    if (options_.on_recorded) options_.on_recorded();
+    if (webhook_queued && options_.on_webhook_queued) options_.on_webhook_queued();
   }
   return static_cast<int>(claimed->size());
 }
@@ -346,13 +348,19 @@ void Engine::CompletionLoop() {
     for (size_t i = 0; i < batch.size(); ++i) {
       Completion& c = batch[i];
       if (recorded[i] || RecordCompletion(c)) {
-        if (options_.on_recorded) options_.on_recorded();
-        std::lock_guard g(mu_);
-        auto it = running_.find(c.id);
-        if (it != running_.end() && it->second.task.attempt == c.attempt) running_.erase(it);
-        wake_ = true;
-        dispatch_cv_.notify_one();
-        idle_cv_.notify_all();
+        bool notifies = false;
+        {
+          std::lock_guard g(mu_);
+          auto it = running_.find(c.id);
+          if (it != running_.end() && it->second.task.attempt == c.attempt) {
+            notifies = it->second.task.notify_url.has_value();
+            running_.erase(it);
+          }
+          wake_ = true;
+          dispatch_cv_.notify_one();
+          idle_cv_.notify_all();
+        }
+        if (notifies && options_.on_webhook_queued) options_.on_webhook_queued();
       } else {
         ++c.store_tries;
         again.push_back(std::move(c));

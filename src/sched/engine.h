@@ -103,9 +103,12 @@ struct EngineOptions {
   int claimers = kDefaultClaimers;
   // Extra environment for each attempt (callback URL and token); may be empty.
   std::function<std::map<std::string, std::string>(const core::Task&)> job_env;
-  // Called (on the engine's completion thread) after an outcome was
-  // recorded, e.g. to wake the webhook dispatcher. May be empty.
-  std::function<void()> on_recorded;
+  // Called (on a claimer's or the completion thread) after the outcome of a
+  // task with a notify_url was recorded, whose webhook the store then queued:
+  // wakes the webhook dispatcher. Not for other tasks: a wake per claim (a
+  // query for due webhooks, another thread and backend woken) cost two nodes
+  // about 14 % of their no-op drain (bench/README.md, tenth pass). May be empty.
+  std::function<void()> on_webhook_queued;
   // Where the engine reports what it does. Default: discard.
   core::Logger* logger = nullptr;
 };

@@ -86,8 +86,7 @@ TEST(EngineTest, RunsADueTaskAtOnceWhenWoken) {
 }
 
 TEST(EngineTest, AnAttemptThatEndsAsItStartsIsRecordedByItsClaim) {
-  std::atomic<int> recorded{0};
-  auto b = MakeBundle([&](EngineOptions& o) { o.on_recorded = [&] { ++recorded; }; });
+  auto b = MakeBundle();
   b->executor.SetInstant("noop", {ExecResult::Kind::kSucceeded, 0, "at once", ""});
   std::string slow = b->Create([](core::Task& t) { t.type = "fizz"; });
   std::string quick = b->Create();  // noop
@@ -117,7 +116,36 @@ TEST(EngineTest, AnAttemptThatEndsAsItStartsIsRecordedByItsClaim) {
     auto st = b->engine->Stats();
     return st.claimed == 2 && st.succeeded == 1 && st.running == 1;
   }));
-  EXPECT_GE(recorded.load(), 1);
+}
+
+// The webhook dispatcher is woken for the outcomes whose webhook the store
+// queued (a task with a notify_url), whether the attempt ran in its claim or
+// was launched, and not for the others.
+TEST(EngineTest, OnlyAnOutcomeThatQueuesAWebhookWakesTheDispatcher) {
+  std::atomic<int> wakes{0};
+  auto b = MakeBundle([&](EngineOptions& o) { o.on_webhook_queued = [&] { ++wakes; }; });
+  b->executor.SetInstant("noop", {ExecResult::Kind::kSucceeded, 0, "", ""});
+  auto notify = [](core::Task& t) { t.notify_url = "http://127.0.0.1:9/hook"; };
+
+  std::string quiet = b->Create();
+  ASSERT_TRUE(WaitFor([&] { return b->StateOf(quiet) == TaskState::kSucceeded; }));
+  std::string launched_quiet = b->Create([](core::Task& t) { t.type = "fizz"; });
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(launched_quiet); }));
+  ASSERT_TRUE(b->executor.Complete(launched_quiet, {ExecResult::Kind::kSucceeded, 0, "", ""}));
+  ASSERT_TRUE(WaitFor([&] { return b->engine->Stats().succeeded == 2; }));
+  EXPECT_EQ(wakes.load(), 0);
+
+  std::string instant = b->Create(notify);
+  ASSERT_TRUE(WaitFor([&] { return b->StateOf(instant) == TaskState::kSucceeded; }));
+  EXPECT_TRUE(WaitFor([&] { return wakes.load() == 1; }));
+
+  std::string launched = b->Create([&](core::Task& t) {
+    notify(t);
+    t.type = "fizz";
+  });
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(launched); }));
+  ASSERT_TRUE(b->executor.Complete(launched, {ExecResult::Kind::kSucceeded, 0, "", ""}));
+  EXPECT_TRUE(WaitFor([&] { return wakes.load() == 2; }));
 }
 
 TEST(EngineTest, AnInstantResultToRetryTakesTheRetryPath) {

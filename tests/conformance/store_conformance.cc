@@ -1122,6 +1122,7 @@ TEST_P(StoreConformanceTest, TaskClaimReturnsWhatItRanWithItsDispatchFieldsAndOu
       t.max_attempts = 3 + i;
       t.timeout_s = 60 + i;
       t.labels = {{"team", "t" + std::to_string(i)}};
+      if (i == 1) t.notify_url = "http://127.0.0.1:9/hook";
     })));
   }
   InstantRunner runner;
@@ -1149,6 +1150,7 @@ TEST_P(StoreConformanceTest, TaskClaimReturnsWhatItRanWithItsDispatchFieldsAndOu
       EXPECT_EQ(t->max_attempts, 3 + i);
       EXPECT_EQ(t->free_attempts, 0);
       EXPECT_EQ(t->timeout_s, 60 + i);
+      EXPECT_EQ(t->notify_url, tasks[i].notify_url);
       EXPECT_EQ(Us(t->started_at), Us(kT0));
     }
     EXPECT_EQ(runner.seen[i].state, TaskState::kRunning);

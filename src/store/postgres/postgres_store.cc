@@ -113,6 +113,7 @@ StatusOr<Task> ReadDispatchFields(const Result& r, int row) {
   t.max_attempts = static_cast<int>(r.Int(row, 7));
   t.free_attempts = static_cast<int>(r.Int(row, 8));
   t.timeout_s = r.Int(row, 9);
+  t.notify_url = r.OptText(row, 10);
   return t;
 }
 
@@ -120,12 +121,11 @@ StatusOr<Task> ReadDispatchFields(const Result& r, int row) {
 // dispatch columns, then the rest.
 StatusOr<Task> ReadTask(const Result& r, int row) {
   ASSIGN_OR_RETURN(Task t, ReadDispatchFields(r, row));
-  t.image = r.Text(row, 10);
-  ASSIGN_OR_RETURN(t.command, store_internal::DecodeStringList(r.Text(row, 11)));
-  ASSIGN_OR_RETURN(t.env, store_internal::DecodeStringMap(r.Text(row, 12)));
-  t.idempotency_key = r.OptText(row, 13);
-  ASSIGN_OR_RETURN(t.labels, store_internal::DecodeStringMap(r.Text(row, 14)));
-  t.notify_url = r.OptText(row, 15);
+  t.image = r.Text(row, 11);
+  ASSIGN_OR_RETURN(t.command, store_internal::DecodeStringList(r.Text(row, 12)));
+  ASSIGN_OR_RETURN(t.env, store_internal::DecodeStringMap(r.Text(row, 13)));
+  t.idempotency_key = r.OptText(row, 14);
+  ASSIGN_OR_RETURN(t.labels, store_internal::DecodeStringMap(r.Text(row, 15)));
   t.schedule_id = r.OptText(row, 16);
   t.occurrence = OptTime(r, row, 17);
   t.created_at = core::TimeFromMicros(r.Int(row, 18));
