@@ -627,7 +627,7 @@ def fmt(x, digits=0):
 
 
 def ratio(ours, best, higher_is_better=True):
-    if not best or best != best:
+    if not best or best != best or (not higher_is_better and not ours):
         return "n/a"
     r = ours / best if higher_is_better else best / ours
     return f"{r:.2f}×"
@@ -814,17 +814,28 @@ def write_report(out, results, quick, charts_dir):
         lines.append("")
     sus = [r for r in results["runs"] if r.get("scenario") == "sustained"]
     if sus:
+        peers = [r for r in sus if r["peer"] != "sked"]
+        best99 = min((r["p99_ms"] for r in peers), default=None)
+        best_cpu = min((r["cpu_ms_per_job"] for r in peers if "cpu_ms_per_job" in r), default=None)
         lines += ["## Sustained: jobs due at a steady rate", "",
-                  "| system | jobs | over | rate | p50 ms | p99 ms | max ms | CPU per job | every job once |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| system | jobs | over | rate | p50 ms | p99 ms | max ms | CPU per job | "
+                  "every job once | p99 vs best peer | CPU vs best peer |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in sus:
             cpu = f"{r['cpu_ms_per_job']:.3f} ms" if "cpu_ms_per_job" in r else "n/a"
+            vs99 = vs_cpu = ""
+            if r["peer"] == "sked":
+                vs99 = ratio(r["p99_ms"], best99, higher_is_better=False)
+                if "cpu_ms_per_job" in r:
+                    vs_cpu = ratio(r["cpu_ms_per_job"], best_cpu, higher_is_better=False)
             lines.append(f"| {r['peer']} | {r['n']:,} | {r['spread_s']} s | "
                          f"{r['n'] / r['spread_s']:,.0f}/s | {fmt(r['p50_ms'], 1)} | "
                          f"{fmt(r['p99_ms'], 1)} | {fmt(r['max_ms'], 1)} | {cpu} | "
-                         f"{'yes' if r['ran_once'] else '**NO**'} |")
-        lines += ["", "CPU per job is sked's own process (user + system) over the run; PostgreSQL's "
-                      "share is not included.", ""]
+                         f"{'yes' if r['ran_once'] else '**NO**'} | {vs99} | {vs_cpu} |")
+        lines += ["", "CPU per job: each system's own processes, user + system, while the jobs were "
+                      "due (sked's node from the end of its enqueue; each peer's worker processes "
+                      "from their go, given before the enqueue, to their stop); PostgreSQL's share "
+                      "is not included in either.", ""]
     api = [r for r in results["runs"] if r.get("scenario") == "api"]
     if api:
         lines += ["## HTTP API (wrk, 2 threads, 32 connections, on the same 2 cores)", "",

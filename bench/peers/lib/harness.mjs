@@ -105,16 +105,19 @@ async function workerMain(adapter) {
   };
   const flusher = setInterval(flush, 20);
   const w = await adapter.startWorker(dsn, settings, onJob);
+  let cpuAtGo = null; // this process's CPU (user + system) from the go to the stop
   process.on('message', async (m) => {
     try {
       if (m.t === 'go') {
+        cpuAtGo = process.cpuUsage();
         await w.go();
         process.send({ t: 'started' });
       } else if (m.t === 'stop') {
+        const cpu = cpuAtGo ? process.cpuUsage(cpuAtGo) : { user: 0, system: 0 };
         await w.stop();
         clearInterval(flusher);
         flush();
-        process.send({ t: 'final' }, () => process.disconnect());
+        process.send({ t: 'final', cpuUs: cpu.user + cpu.system }, () => process.disconnect());
       }
     } catch (err) {
       log('worker error:', err);
@@ -131,6 +134,7 @@ class Workers {
     this.counts = new Map(); // job id -> handler invocations
     this.late = new Map(); // job id -> lateness of the first invocation (ms)
     this.invocations = 0;
+    this.cpuUs = 0; // the workers' CPU from the go to the stop, summed when each reports its final
     this.children = [];
     this.failed = null;
     for (let i = 0; i < count; i++) {
@@ -150,6 +154,7 @@ class Workers {
           }
           this.invocations += m.ids.length;
         } else {
+          if (m.t === 'final') this.cpuUs += m.cpuUs ?? 0;
           const w = child.waiters.findIndex((x) => x.t === m.t);
           if (w >= 0) child.waiters.splice(w, 1)[0].resolve();
         }
@@ -298,6 +303,7 @@ async function coordinatorMain(adapter, script, argv) {
         missing: c.missing,
         unknown: c.unknown,
         invocations: workers.invocations,
+        cpu_ms_per_job: round(workers.cpuUs / 1000 / args.n, 4),
         enqueue_seconds: round(enqueueSeconds),
         worker_mode: `${args.workers} worker process(es) (child_process.fork), one ${adapter.peer} instance each`,
         settings,
@@ -340,6 +346,7 @@ async function coordinatorMain(adapter, script, argv) {
         duplicates: c.duplicates,
         missing: c.missing,
         unknown: c.unknown,
+        cpu_ms_per_job: round(workers.cpuUs / 1000 / args.n, 4),
         enqueue_seconds: round(enqueueSeconds),
         enqueue_late_ms: Math.max(0, doneEnqueue - first),
         worker_mode: `${args.workers} worker process(es) (child_process.fork), one ${adapter.peer} instance each`,
