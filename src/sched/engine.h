@@ -107,7 +107,7 @@ struct EngineOptions {
   // task with a notify_url was recorded, whose webhook the store then queued:
   // wakes the webhook dispatcher. Not for other tasks: a wake per claim (a
   // query for due webhooks, another thread and backend woken) cost two nodes
-  // about 14 % of their no-op drain (bench/README.md, tenth pass). May be empty.
+  // about 8 % of their no-op drain (bench/README.md, tenth pass). May be empty.
   std::function<void()> on_webhook_queued;
   // Where the engine reports what it does. Default: discard.
   core::Logger* logger = nullptr;
