@@ -70,7 +70,6 @@ constexpr int kMaxAttempts = 3;
 // How stale this node's "no queue has limits" may be: a limit set on another
 // node holds back that queue's claims here within this long (it is never
 // passed: the fast claim itself always leaves limited queues out).
-constexpr std::chrono::seconds kLimitedQueuesRecheck{1};
 
 // --- Row mapping -------------------------------------------------------------
 
@@ -750,6 +749,7 @@ class PostgresStore final : public core::Store {
   PostgresStore(const ConnectConfig& config, const PostgresOptions& options)
       : config_(config),
         notify_horizon_(options.notify_horizon),
+        limited_queues_recheck_(options.limited_queues_recheck),
         pool_(config, options.pool_size, options.checkout_timeout),
         gets_([this](const std::vector<std::string>& ids) { return TaskGetMany(ids); },
               kGetsInFlight, kMaxGetBatch),
@@ -832,10 +832,10 @@ class PostgresStore final : public core::Store {
   StatusOr<std::vector<Task>> ClaimRunningInstantly(const core::TaskClaimParams& params);
 
   // Whether any queue has limits, re-read at most every
-  // kLimitedQueuesRecheck (QueuePut here sets it at once): without any, a
+  // limited_queues_recheck_ (QueuePut here sets it at once): without any, a
   // claim is a single statement.
   bool MayHaveLimitedQueues();
-  std::atomic<int64_t> limited_checked_us_{0};
+  std::atomic<int64_t> limited_checked_us_{0};  // system_clock, microseconds
   std::atomic<bool> has_limited_{true};
 
   // One statement for the TaskGet calls that gets_ put in one batch; the
@@ -850,6 +850,7 @@ class PostgresStore final : public core::Store {
 
   const ConnectConfig config_;
   const std::chrono::milliseconds notify_horizon_;
+  const std::chrono::milliseconds limited_queues_recheck_;
   Pool pool_;
 
   // TaskGet's batches: at most kGetsInFlight statements at once, so the
@@ -1246,7 +1247,7 @@ StatusOr<std::vector<Task>> PostgresStore::ClaimRunningInstantly(
 bool PostgresStore::MayHaveLimitedQueues() {
   const int64_t now_us = core::ToMicros(core::Time(
       std::chrono::duration_cast<Duration>(std::chrono::system_clock::now().time_since_epoch())));
-  if (now_us - limited_checked_us_.load() < kLimitedQueuesRecheck.count()) {
+  if (std::chrono::microseconds(now_us - limited_checked_us_.load()) < limited_queues_recheck_) {
     return has_limited_.load();
   }
   auto any = Run([&](Connection& conn) -> StatusOr<bool> {
@@ -1982,6 +1983,9 @@ StatusOr<std::unique_ptr<core::Store>> OpenPostgresStore(const PostgresOptions& 
   }
   if (options.notify_horizon.count() < 0) {
     return core::InvalidArgumentError("postgres: notify_horizon must not be negative");
+  }
+  if (options.limited_queues_recheck.count() <= 0) {
+    return core::InvalidArgumentError("postgres: limited_queues_recheck must be positive");
   }
   if (options.statement_timeout.count() < 0) {
     return core::InvalidArgumentError("postgres: statement_timeout must not be negative");

@@ -35,6 +35,7 @@ inline constexpr char kDefaultPostgresSchema[] = "public";
 inline constexpr std::chrono::milliseconds kDefaultPostgresCheckoutTimeout{5000};
 inline constexpr std::chrono::seconds kDefaultPostgresConnectTimeout{5};
 inline constexpr std::chrono::milliseconds kDefaultPostgresStatementTimeout{30000};
+inline constexpr std::chrono::milliseconds kDefaultPostgresLimitedQueuesRecheck{1000};
 
 struct PostgresOptions {
   // A libpq connection string, URI ("postgresql://user@host:5432/db") or
@@ -76,6 +77,14 @@ struct PostgresOptions {
   // that send one. Zero: every insert notifies.
   // Default: zero.
   std::chrono::milliseconds notify_horizon{0};
+
+  // How long a claim trusts the store's last look at whether any queue has
+  // limits (max_running, max_per_second). Without any, a claim takes what is
+  // due in one go; with some, a claim that is not full then looks at each
+  // limited queue. A limit set through another store (another node) is
+  // seen at most this late; one set through this store, at once. > 0.
+  // Default: kDefaultPostgresLimitedQueuesRecheck (1 s).
+  std::chrono::milliseconds limited_queues_recheck = kDefaultPostgresLimitedQueuesRecheck;
 };
 
 // Connects, creates options.schema if missing and migrates it. On OK the

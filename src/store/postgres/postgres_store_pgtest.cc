@@ -342,6 +342,48 @@ TEST_F(PostgresStoreTest, ClaimFromFourStoresClaimsEachTaskOnce) {
 // (migration 0012), not into task_events; a claimed one still inserts its
 // "claimed" line. TaskEventList shows both (store conformance); this is the
 // write the drain no longer pays.
+// Whether any queue has limits is read again at most every
+// limited_queues_recheck: in between, a claim costs no statement for it (at a
+// steady rate of due tasks, every claim is one that is not full), and a limit
+// another node sets is seen once the interval has passed.
+TEST_F(PostgresStoreTest, AQueueLimitSetElsewhereIsSeenOnceTheRecheckIntervalPassed) {
+  PostgresOptions o = Options();
+  o.limited_queues_recheck = std::chrono::milliseconds(400);
+  auto looked = OpenPostgresStore(o);
+  ASSERT_TRUE(looked.ok()) << looked.status().ToString();
+  core::Store& a = **looked;
+  auto b = Open();
+  ASSERT_NE(b, nullptr);
+  auto first = a.TaskClaim(ClaimParams("node-a", kT0, 10));  // no queue has limits
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(first->empty());
+
+  ASSERT_TRUE(b->QueuePut({.name = "limited", .max_running = 1, .updated_at = kT0}).ok());
+  Task t = factory_.Make([](Task& t) {
+    t.queue = "limited";
+    t.run_at = kT0 - seconds(1);
+  });
+  ASSERT_TRUE(b->TaskInsert(t).ok());
+  // Within the interval a trusts its last look, and the claim's own statement
+  // leaves limited queues to the look.
+  auto within = a.TaskClaim(ClaimParams("node-a", kT0, 10));
+  ASSERT_TRUE(within.ok()) << within.status().ToString();
+  EXPECT_TRUE(within->empty());
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(450));
+  auto after = a.TaskClaim(ClaimParams("node-a", kT0, 10));
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ((*after)[0].id, t.id);
+}
+
+TEST_F(PostgresStoreTest, NonPositiveLimitedQueuesRecheckIsInvalid) {
+  PostgresOptions o = Options();
+  o.limited_queues_recheck = std::chrono::milliseconds(0);
+  auto store = OpenPostgresStore(o);
+  EXPECT_EQ(store.status().code(), core::StatusCode::kInvalidArgument);
+}
+
 TEST_F(PostgresStoreTest, AnAttemptRunInItsClaimKeepsItsLineOnTheRow) {
   std::unique_ptr<core::Store> store = Open();
   ASSERT_NE(store, nullptr);
