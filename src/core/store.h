@@ -101,6 +101,11 @@ struct TaskClaimParams {
   // backend may claim some tasks without calling it (those of queues with
   // limits). Empty: every task is claimed.
   std::function<std::optional<TaskFinishParams>(const Task& claimed)> run_instantly;
+  // When set and the claim took fewer than `limit` tasks, a store may also
+  // answer TaskNextRunAt(runners) here, as the claim left the store, where it
+  // costs no round trip of its own (the engine asks it after every such
+  // claim). Left empty when it did not.
+  std::optional<std::optional<Time>>* next_run_at = nullptr;
 };
 
 // One running attempt whose lease a node extends.

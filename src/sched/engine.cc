@@ -82,7 +82,8 @@ int Engine::FreeSlots() const {
   return options_.concurrency - static_cast<int>(running_.size()) - reserved_;
 }
 
-core::StatusOr<int> Engine::ClaimAndLaunch(Time now, int limit) {
+core::StatusOr<int> Engine::ClaimAndLaunch(Time now, int limit,
+                                           std::optional<std::optional<Time>>* next_run_at) {
   // Attempts that end as they start are run inside the claim; a result the
   // claim could not record (one to retry) waits here for it.
   std::map<std::string, ExecResult> ran;
@@ -93,7 +94,8 @@ core::StatusOr<int> Engine::ClaimAndLaunch(Time now, int limit) {
        .limit = limit,
        .runners = runners_,
        .provisioning_runners = provisioning_runners_,
-       .run_instantly = [&](const core::Task& t) { return RunInstantly(t, ran); }});
+       .run_instantly = [&](const core::Task& t) { return RunInstantly(t, ran); },
+       .next_run_at = next_run_at});
   if (!claimed.ok()) {
     NoteError(claimed.status(), "claim");
     return claimed.status();
@@ -135,9 +137,9 @@ void Engine::DispatchLoop() {
       int limit = std::min(free, options_.claim_batch);
       reserved_ += limit;
       lk.unlock();
-      core::StatusOr<int> claimed = ClaimAndLaunch(now, limit);
       std::optional<std::optional<Time>> next;
-      if (claimed.ok() && *claimed < limit) {
+      core::StatusOr<int> claimed = ClaimAndLaunch(now, limit, &next);
+      if (claimed.ok() && *claimed < limit && !next) {  // the store did not answer it
         auto n = store_.TaskNextRunAt(runners_);
         if (n.ok()) next = *n;
       }

@@ -194,9 +194,11 @@ class Engine {
   // Slots neither running nor reserved by a claim in flight. REQUIRES: mu_.
   int FreeSlots() const;
   // One store claim of up to `limit` tasks: records those run at once and
-  // launches the others. Returns how many it claimed. Called without mu_,
-  // with `limit` slots reserved.
-  core::StatusOr<int> ClaimAndLaunch(core::Time now, int limit);
+  // launches the others. Returns how many it claimed. With `next_run_at`,
+  // the store may answer TaskNextRunAt there too (TaskClaimParams). Called
+  // without mu_, with `limit` slots reserved.
+  core::StatusOr<int> ClaimAndLaunch(core::Time now, int limit,
+                                     std::optional<std::optional<core::Time>>* next_run_at = nullptr);
   void MaintenanceLoop();
   void CompletionLoop();
 

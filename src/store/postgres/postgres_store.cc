@@ -43,6 +43,7 @@ using core::TaskState;
 using core::Time;
 using postgres_internal::ConnectConfig;
 using postgres_internal::kClaimLockSql;
+using postgres_internal::kClaimWriteAlikeNextSql;
 using postgres_internal::kClaimWriteAlikeSql;
 using postgres_internal::kClaimWriteSql;
 using postgres_internal::Connection;
@@ -1103,6 +1104,8 @@ StatusOr<std::vector<Task>> PostgresStore::TaskClaim(const core::TaskClaimParams
   if (static_cast<int>(claimed.size()) >= params.limit || !MayHaveLimitedQueues()) {
     return claimed;
   }
+  // The limited queues' claims below change the answer.
+  if (params.next_run_at != nullptr) params.next_run_at->reset();
   // Then each limited queue with due tasks, under its row lock. An error
   // here still returns what was claimed: those claims are committed.
   auto queues = Run([&](Connection& conn) -> StatusOr<std::vector<std::string>> {
@@ -1157,6 +1160,7 @@ StatusOr<std::vector<Task>> PostgresStore::ClaimRunningInstantly(
   return Run([&](Connection& conn) -> StatusOr<std::vector<Task>> {
     std::vector<Task> tasks;
     bool alike = false;
+    bool with_next = false;  // kClaimWriteAlikeNextSql: TaskNextRunAt's answer too
     // Lock, run, write: one transaction in two round trips (ExecPair).
     auto write = [&](const Result& locked) -> StatusOr<std::optional<SecondStatement>> {
       // Each row as this claim leaves it, as far as it was read: the rows are
@@ -1197,7 +1201,10 @@ StatusOr<std::vector<Task>> PostgresStore::ClaimRunningInstantly(
             .Add(o.node)
             .Add(core::FinishEventMessage(o))
             .Add(params.now);
-        return std::optional<SecondStatement>({kClaimWriteAlikeSql, std::move(p)});
+        with_next = params.next_run_at != nullptr && static_cast<int>(tasks.size()) < params.limit;
+        if (!with_next) return std::optional<SecondStatement>({kClaimWriteAlikeSql, std::move(p)});
+        p.Add(TextArrayLiteral(params.runners));
+        return std::optional<SecondStatement>({kClaimWriteAlikeNextSql, std::move(p)});
       }
       std::vector<std::optional<std::string>> states, errors, nodes, messages;
       std::vector<std::optional<int64_t>> exit_codes;
@@ -1231,14 +1238,18 @@ StatusOr<std::vector<Task>> PostgresStore::ClaimRunningInstantly(
                                        .Add(params.now)
                                        .Add(TextArrayLiteral(params.runners))
                                        .Add(params.limit),
-                                   {kClaimWriteSql, kClaimWriteAlikeSql}, write, "claim tasks"));
+                                   {kClaimWriteSql, kClaimWriteAlikeSql, kClaimWriteAlikeNextSql},
+                                   write, "claim tasks"));
     if (!written.has_value()) return tasks;  // nothing was due
     // Every row is locked by this transaction, so the write finds each: a
     // bug check, made once the transaction has committed.
-    const int64_t rows = alike ? written->affected() : written->rows();
+    const int64_t rows = with_next ? written->Int(0, 0)
+                         : alike   ? written->affected()
+                                   : written->rows();
     if (rows != static_cast<int64_t>(tasks.size())) {
       return core::InternalError("claim tasks: a locked row was not written");
     }
+    if (with_next) *params.next_run_at = OptTime(*written, 0, 1);
     if (alike) return tasks;  // nothing to launch: no whole row is read
     return ReadTasks(*written);
   });

@@ -424,6 +424,68 @@ TEST_F(PostgresStoreTest, AnAttemptRunInItsClaimKeepsItsLineOnTheRow) {
 // A claim whose attempts all ended alike (a batch of no-ops) is written by
 // a statement of its own (kClaimWriteAlikeSql): each task must still come
 // out with its own output and end time, as the general write leaves it.
+// A claim that runs what it took and is not full answers TaskNextRunAt in
+// its own write (TaskClaimParams::next_run_at): the first run_at still
+// scheduled once it committed, or none; a full claim, or one that took
+// nothing, leaves the question to the caller.
+TEST_F(PostgresStoreTest, AClaimThatIsNotFullAnswersTheNextRunAtInItsWrite) {
+  std::unique_ptr<core::Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  Task due = factory_.Make([](Task& t) { t.run_at = kT0 - seconds(1); });
+  Task later = factory_.Make([](Task& t) { t.run_at = kT0 + seconds(5); });
+  Task elsewhere = factory_.Make([](Task& t) {  // not a runner this claim takes
+    t.runner = std::string(core::kRunnerDocker);
+    t.run_at = kT0 + seconds(2);
+  });
+  ASSERT_TRUE(store->TaskInsertMany({due, later, elsewhere}).ok());
+  auto claim = [&](Time now, int limit, std::optional<std::optional<Time>>& next) {
+    core::TaskClaimParams p{.node = "node-a", .now = now, .lease = seconds(30), .limit = limit,
+                            .runners = {std::string(core::kRunnerBuiltin)}};
+    p.run_instantly = [&](const Task& t) -> std::optional<core::TaskFinishParams> {
+      return core::TaskFinishParams{.id = t.id, .attempt = t.attempt,
+                                    .state = TaskState::kSucceeded,
+                                    .result = core::TaskResult{.exit_code = 0, .output = ""},
+                                    .node = "node-a", .now = now};
+    };
+    p.next_run_at = &next;
+    return store->TaskClaim(p);
+  };
+
+  std::optional<std::optional<Time>> next;
+  auto first = claim(kT0, 10, next);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].id, due.id);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(*next, std::optional<Time>(later.run_at));
+  auto asked = store->TaskNextRunAt({std::string(core::kRunnerBuiltin)});
+  ASSERT_TRUE(asked.ok());
+  EXPECT_EQ(*asked, *next);
+
+  std::optional<std::optional<Time>> none_due;
+  auto nothing = claim(kT0, 10, none_due);
+  ASSERT_TRUE(nothing.ok());
+  EXPECT_TRUE(nothing->empty());
+  EXPECT_FALSE(none_due.has_value());
+
+  Task a = factory_.Make([](Task& t) { t.run_at = kT0 + seconds(3); });
+  Task b = factory_.Make([](Task& t) { t.run_at = kT0 + seconds(4); });
+  ASSERT_TRUE(store->TaskInsertMany({a, b}).ok());
+  std::optional<std::optional<Time>> full;
+  auto two = claim(kT0 + seconds(4), 2, full);
+  ASSERT_TRUE(two.ok());
+  EXPECT_EQ(two->size(), 2u);
+  EXPECT_FALSE(full.has_value());
+
+  std::optional<std::optional<Time>> last;
+  auto rest = claim(kT0 + seconds(10), 10, last);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ((*rest)[0].id, later.id);
+  ASSERT_TRUE(last.has_value());
+  EXPECT_FALSE(last->has_value());  // nothing of these runners is scheduled
+}
+
 TEST_F(PostgresStoreTest, AttemptsThatEndedAlikeKeepTheirOwnOutputAndTime) {
   std::unique_ptr<core::Store> store = Open();
   ASSERT_NE(store, nullptr);

@@ -65,13 +65,28 @@ inline constexpr char kClaimWriteSql[] =
 // kClaimWriteSql would leave them, for about 1 us less of the database's
 // time per job (no outcome arrays to parse and join, no CASE per column, no
 // CTEs; bench/README.md, ninth pass). Rows affected: one per task.
-inline constexpr char kClaimWriteAlikeSql[] =
-    "UPDATE tasks t SET state = $4, attempt = t.attempt + 1, started_at = $9::timestamptz,"
-    " handle = NULL, lease_owner = NULL, lease_expires_at = NULL,"
-    " finished_at = timestamptz 'epoch' + p.at_us * interval '1 microsecond',"
-    " result_exit_code = $5::int, result_output = p.output, error = $6,"
-    " line_seq = nextval('task_events_seq_seq'), line_node = $7, line_message = $8"
-    " FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS p(id, at_us, output)"
-    " WHERE t.id = p.id";
+#define SKED_PG_CLAIM_WRITE_ALIKE                                                        \
+  "UPDATE tasks t SET state = $4, attempt = t.attempt + 1, started_at = $9::timestamptz,"  \
+  " handle = NULL, lease_owner = NULL, lease_expires_at = NULL,"                          \
+  " finished_at = timestamptz 'epoch' + p.at_us * interval '1 microsecond',"              \
+  " result_exit_code = $5::int, result_output = p.output, error = $6,"                    \
+  " line_seq = nextval('task_events_seq_seq'), line_node = $7, line_message = $8"         \
+  " FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS p(id, at_us, output)"              \
+  " WHERE t.id = p.id"
+inline constexpr char kClaimWriteAlikeSql[] = SKED_PG_CLAIM_WRITE_ALIKE;
+// kClaimWriteAlikeSql for a claim that took fewer tasks than it could
+// (core::TaskClaimParams::next_run_at), which also answers the engine's next
+// question, TaskNextRunAt, in the same round trip: the run_at of the first
+// task still scheduled once this claim commits ($10: the runners). The
+// statement's snapshot still sees the rows it writes as scheduled, hence the
+// ids left out. One row: the rows written, then that run_at (NULL: none).
+// At a steady rate of due tasks, each claim is one of these and takes one
+// task: one round trip in three of a node's per job (bench/README.md, tenth
+// pass).
+inline constexpr char kClaimWriteAlikeNextSql[] =
+    "WITH w AS (" SKED_PG_CLAIM_WRITE_ALIKE " RETURNING 1)"
+    " SELECT (SELECT count(*) FROM w), (SELECT " SKED_PG_US("run_at") " FROM tasks"
+    "  WHERE state = 'scheduled' AND deleted_at IS NULL AND runner = ANY($10::text[])"
+    "  AND id <> ALL($1::uuid[]) ORDER BY run_at LIMIT 1)";
 
 }  // namespace sked::store::postgres_internal
