@@ -326,10 +326,7 @@ constexpr char kClaimSql[] =
 // row and stops. With min() and no statistics yet the planner read every
 // scheduled task (10 000 in the sustained benchmark) on each call, several
 // hundred times a second.
-constexpr char kNextRunAtSql[] =
-    "SELECT " SKED_PG_US("run_at")
-    " FROM tasks WHERE state = 'scheduled' AND deleted_at IS NULL"
-    " AND runner = ANY($1::text[]) ORDER BY run_at LIMIT 1";
+constexpr char kNextRunAtSql[] = SKED_PG_NEXT_RUN_AT("$1") " ORDER BY run_at LIMIT 1";
 
 constexpr char kLeaseRenewSql[] =
     "UPDATE tasks t SET lease_expires_at = $1::timestamptz"

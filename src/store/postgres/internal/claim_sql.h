@@ -74,6 +74,12 @@ inline constexpr char kClaimWriteSql[] =
   " FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS p(id, at_us, output)"              \
   " WHERE t.id = p.id"
 inline constexpr char kClaimWriteAlikeSql[] = SKED_PG_CLAIM_WRITE_ALIKE;
+// TaskNextRunAt's question, the runners' text[] in parameter `runners`:
+// shared by the store's kNextRunAtSql and kClaimWriteAlikeNextSql, which must
+// answer it alike.
+#define SKED_PG_NEXT_RUN_AT(runners)                                         \
+  "SELECT " SKED_PG_US("run_at") " FROM tasks WHERE state = 'scheduled'"    \
+  " AND deleted_at IS NULL AND runner = ANY(" runners "::text[])"
 // kClaimWriteAlikeSql for a claim that took fewer tasks than it could
 // (core::TaskClaimParams::next_run_at), which also answers the engine's next
 // question, TaskNextRunAt, in the same round trip: the run_at of the first
@@ -85,8 +91,7 @@ inline constexpr char kClaimWriteAlikeSql[] = SKED_PG_CLAIM_WRITE_ALIKE;
 // pass).
 inline constexpr char kClaimWriteAlikeNextSql[] =
     "WITH w AS (" SKED_PG_CLAIM_WRITE_ALIKE " RETURNING 1)"
-    " SELECT (SELECT count(*) FROM w), (SELECT " SKED_PG_US("run_at") " FROM tasks"
-    "  WHERE state = 'scheduled' AND deleted_at IS NULL AND runner = ANY($10::text[])"
+    " SELECT (SELECT count(*) FROM w), (" SKED_PG_NEXT_RUN_AT("$10")
     "  AND id <> ALL($1::uuid[]) ORDER BY run_at LIMIT 1)";
 
 }  // namespace sked::store::postgres_internal
