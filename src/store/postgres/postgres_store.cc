@@ -68,10 +68,6 @@ constexpr char kDueChannel[] = SKED_PG_DUE_CHANNEL;
 // runs in all.
 constexpr int kMaxAttempts = 3;
 
-// How stale this node's "no queue has limits" may be: a limit set on another
-// node holds back that queue's claims here within this long (it is never
-// passed: the fast claim itself always leaves limited queues out).
-
 // --- Row mapping -------------------------------------------------------------
 
 // Doubles travel as text: "%.17g" round-trips exactly.
@@ -1253,8 +1249,9 @@ StatusOr<std::vector<Task>> PostgresStore::ClaimRunningInstantly(
 }
 
 bool PostgresStore::MayHaveLimitedQueues() {
-  const int64_t now_us = core::ToMicros(core::Time(
-      std::chrono::duration_cast<Duration>(std::chrono::system_clock::now().time_since_epoch())));
+  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
   if (std::chrono::microseconds(now_us - limited_checked_us_.load()) < limited_queues_recheck_) {
     return has_limited_.load();
   }
