@@ -34,6 +34,13 @@ struct Bundle {
   std::unique_ptr<TaskService> service;
   testing::TaskFactory factory{testing::kTestEpoch};
 
+  // A test that ended early (a failed ASSERT) may leave launches held or the
+  // store down: stopping the engine would then wait for them forever.
+  ~Bundle() {
+    executor.HoldLaunches(false);
+    if (flaky != nullptr) flaky->SetDown(false);
+  }
+
   core::Task Get(const std::string& id) { return *store->TaskGet(id); }
   TaskState StateOf(const std::string& id) { return Get(id).state; }
   std::string Create(const std::function<void(core::Task&)>& edit = {}) {
@@ -152,7 +159,11 @@ TEST(EngineTest, AnInstantResultToRetryTakesTheRetryPath) {
   auto b = MakeBundle();
   b->executor.SetInstant("noop", {ExecResult::Kind::kFailed, 1, "", "boom"});
   std::string id = b->Create([](core::Task& t) { t.max_attempts = 2; });
-  ASSERT_TRUE(WaitFor([&] { return b->StateOf(id) == TaskState::kScheduled && b->Get(id).attempt == 1; }));
+  // One read of the row: two could see it scheduled before its claim, then claimed.
+  ASSERT_TRUE(WaitFor([&] {
+    core::Task t = b->Get(id);
+    return t.state == TaskState::kScheduled && t.attempt == 1;
+  }));
   EXPECT_GE(b->Get(id).run_at, b->clock.Now() + milliseconds(500));
   b->clock.Advance(seconds(1));
   ASSERT_TRUE(WaitFor([&] { return b->StateOf(id) == TaskState::kFailed; }));
@@ -444,6 +455,8 @@ struct DurableBundle {
     o.shutdown_grace = milliseconds(0);  // the fake clock would never end a grace
     engine = std::make_unique<Engine>(o, *store, registry, clock);
   }
+  // As Bundle's: a held launch must not outlive a test that ended early.
+  ~DurableBundle() { docker.HoldLaunches(false); }
   // A task of `runner` claimed by a node that then died, with `handle` saved.
   core::Task ClaimedByDeadNode(const std::string& runner, const std::string& handle) {
     auto t = factory.Make([&](core::Task& x) {
