@@ -348,7 +348,8 @@ TEST_F(PostgresStoreTest, ClaimFromFourStoresClaimsEachTaskOnce) {
 // another node sets is seen once the interval has passed.
 TEST_F(PostgresStoreTest, AQueueLimitSetElsewhereIsSeenOnceTheRecheckIntervalPassed) {
   PostgresOptions o = Options();
-  o.limited_queues_recheck = std::chrono::milliseconds(400);
+  // Long enough that a loaded machine still makes the next three calls within it.
+  o.limited_queues_recheck = std::chrono::milliseconds(1500);
   auto looked = OpenPostgresStore(o);
   ASSERT_TRUE(looked.ok()) << looked.status().ToString();
   core::Store& a = **looked;
@@ -370,7 +371,7 @@ TEST_F(PostgresStoreTest, AQueueLimitSetElsewhereIsSeenOnceTheRecheckIntervalPas
   ASSERT_TRUE(within.ok()) << within.status().ToString();
   EXPECT_TRUE(within->empty());
 
-  std::this_thread::sleep_for(std::chrono::milliseconds(450));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1550));
   auto after = a.TaskClaim(ClaimParams("node-a", kT0, 10));
   ASSERT_TRUE(after.ok()) << after.status().ToString();
   ASSERT_EQ(after->size(), 1u);
