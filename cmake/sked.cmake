@@ -15,11 +15,19 @@ function(sked_test)
   if(NOT T_LABEL)
     set(T_LABEL unit)
   endif()
+  if(NOT TARGET sked_test_watchdog)
+    # Objects, not an archive: nothing refers to the watchdog, which registers itself.
+    add_library(sked_test_watchdog OBJECT ${PROJECT_SOURCE_DIR}/tests/testing/watchdog.cc)
+    target_link_libraries(sked_test_watchdog PRIVATE GTest::gtest)
+  endif()
   add_executable(${T_NAME} ${T_SOURCES})
-  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} sked_test_watchdog GTest::gtest GTest::gmock
+                        GTest::gtest_main)
   include(GoogleTest)
+  # TIMEOUT: the slowest test takes about 12 s here; a test that hangs must fail by name
+  # rather than hold the run (CTest sets no limit of its own without include(CTest)).
   gtest_discover_tests(${T_NAME}
-    PROPERTIES LABELS ${T_LABEL} ENVIRONMENT "${T_ENV}"
+    PROPERTIES LABELS ${T_LABEL} ENVIRONMENT "${T_ENV}" TIMEOUT 180
     DISCOVERY_TIMEOUT 30)
 endfunction()
 

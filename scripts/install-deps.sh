@@ -22,7 +22,7 @@ readonly BUILD_PACKAGES=(
 # browser tests. Node.js and npm (the benchmark's peers) come from Debian only when the
 # machine has no `node` of its own.
 readonly TEST_PACKAGES=(
-  postgresql-15 docker.io busybox-static python3-botocore awscli wrk gnuplot-nox chromium
+  postgresql-15 docker.io busybox-static python3-botocore awscli wrk gnuplot-nox chromium gdb
 )
 
 usage() {

@@ -79,7 +79,19 @@ SKED_TEST_PG_DSN=$(bash scripts/pg-throwaway.sh start "$pg_dir")
 export SKED_TEST_PG_DSN
 log "SKED_TEST_PG_DSN=$SKED_TEST_PG_DSN"
 
+# A test that fails is run once more, and the run passes if the second try does; the
+# first failure and its output stay in the log, and are named again at its end, so a
+# flaky test is seen (and then mended) rather than hidden. A test that hangs is stopped
+# by its watchdog (tests/testing/watchdog.cc: its name and every thread's stack) or by
+# its CTest TIMEOUT.
+ctest_log=$(mktemp "${TMPDIR:-/tmp}/sked-ctest.XXXXXX")
 rc=0
-ctest --test-dir build --output-on-failure -j2 || rc=$?
+ctest --test-dir build --output-on-failure -j2 --repeat until-pass:2 2>&1 | tee "$ctest_log" ||
+  rc=${PIPESTATUS[0]}
+if grep -E '^ *([0-9]+/[0-9]+ )?Test +#.*[*]{3}' "$ctest_log" >"$ctest_log.failed"; then
+  log "failed at least once (output above):"
+  sed 's/^/  /' "$ctest_log.failed" >&2
+fi
+rm -f "$ctest_log" "$ctest_log.failed"
 log "ctest exited with $rc"
 exit "$rc"
