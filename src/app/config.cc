@@ -66,6 +66,11 @@ void AddServeFlags(CLI::App& cmd, ServeConfig& c) {
                  "On SIGTERM, seconds running tasks may finish before their leases are given back")
       ->envname("SKED_SHUTDOWN_GRACE_S")
       ->capture_default_str();
+  cmd.add_option("--node-retention-s", c.node_retention_s,
+                 "Seconds after its last heartbeat that a node is removed from /v1/nodes "
+                 "(0: never; else at least 3 leases, while it is listed alive)")
+      ->envname("SKED_NODE_RETENTION_S")
+      ->capture_default_str();
   cmd.add_option("--http-io-threads", c.io_threads, "Threads doing HTTP I/O")
       ->envname("SKED_HTTP_IO_THREADS")
       ->capture_default_str();
@@ -171,6 +176,11 @@ core::Status ValidateServeConfig(ServeConfig& c) {
     return core::InvalidArgumentError("--lease-s: must be in 0.5..3600");
   if (!(c.shutdown_grace_s >= 0 && c.shutdown_grace_s <= 86400))
     return core::InvalidArgumentError("--shutdown-grace-s: must be in 0..86400");
+  if (!(c.node_retention_s == 0 ||
+        (c.node_retention_s >= 3 * c.lease_s && c.node_retention_s <= 10 * 365 * 86400.0)))
+    return core::InvalidArgumentError(
+        "--node-retention-s: must be 0 or from 3 x --lease-s (a node is listed alive that long) "
+        "to 10 years");
   if (c.io_threads < 1 || c.io_threads > 64)
     return core::InvalidArgumentError("--http-io-threads: must be in 1..64");
   if (c.handler_threads < 1 || c.handler_threads > 256)

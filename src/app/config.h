@@ -39,6 +39,7 @@ struct ServeConfig {
   std::string callback_url;               // --callback-url; default http://<listen>
   double lease_s = 30;                    // --lease-s
   double shutdown_grace_s = 30;           // --shutdown-grace-s
+  double node_retention_s = 86400;        // --node-retention-s; 0 keeps every node's row
   int io_threads = 2;                     // --http-io-threads
   int handler_threads = 8;                // --http-handler-threads
   std::string log_level = "info";         // --log-level

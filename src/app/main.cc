@@ -278,6 +278,8 @@ int Serve(const ServeConfig& cfg) {
   eo.lease = std::chrono::duration_cast<core::Duration>(std::chrono::duration<double>(cfg.lease_s));
   eo.shutdown_grace = std::chrono::duration_cast<core::Duration>(
       std::chrono::duration<double>(cfg.shutdown_grace_s));
+  eo.node_retention = std::chrono::duration_cast<core::Duration>(
+      std::chrono::duration<double>(cfg.node_retention_s));
   eo.time_scale = cfg.time_scale;
   eo.logger = &logger;
   eo.job_env = [secret, &callback_base](const core::Task& t) {

@@ -475,6 +475,10 @@ class Store {
   // Creates or refreshes the node's row.
   virtual Status NodeHeartbeat(const NodeInfo& node) = 0;
   virtual StatusOr<std::vector<NodeInfo>> NodeList() = 0;
+  // Removes the rows of the nodes whose last heartbeat is before
+  // `silent_since` (nodes long dead: a node's id is new at each start, so
+  // without this the list grows with every restart). Returns how many.
+  virtual StatusOr<int64_t> NodePrune(Time silent_since) = 0;
 
   // Takes or extends the single leader lease for `ttl`. Returns true when
   // `node` holds it afterwards. A lease expired before `now` may be taken.

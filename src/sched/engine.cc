@@ -561,6 +561,7 @@ void Engine::MaintenanceLoop() {
   const Duration tick = std::min<Duration>(renew_every, milliseconds(100));
   Time next_renew = clock_.Now();
   Time next_rescue = clock_.Now();
+  Time next_prune = clock_.Now();
   std::unique_lock lk(mu_);
   while (!stop_threads_) {
     const bool stopping = stopping_;
@@ -591,6 +592,10 @@ void Engine::MaintenanceLoop() {
         outage_settled = now - last_unavailable_ >= options_.lease;
       }
       if (is_leader && outage_settled) Rescue();
+      if (is_leader && options_.node_retention > Duration::zero() && now >= next_prune) {
+        PruneNodes(now);
+        next_prune = now + std::min<Duration>(kNodePruneEvery, options_.node_retention / 4);
+      }
       next_rescue = now + options_.rescue_interval;
     }
     lk.lock();
@@ -598,6 +603,16 @@ void Engine::MaintenanceLoop() {
     // VM, a test's fake clock) must not stretch the wait.
     clock_.WaitUntil(lk, maintenance_cv_, now + tick,
                      [&] { return stop_threads_ || announce_stop_; });
+  }
+}
+
+void Engine::PruneNodes(Time now) {
+  auto pruned = store_.NodePrune(now - options_.node_retention);
+  if (!pruned.ok()) {
+    NoteError(pruned.status(), "prune nodes");
+  } else if (*pruned > 0) {
+    Log(core::LogLevel::kInfo, "removed " + std::to_string(*pruned) +
+                                   " node(s) silent for longer than the node retention");
   }
 }
 

@@ -50,6 +50,10 @@ inline constexpr core::Duration kDefaultLease = std::chrono::seconds(30);
 inline constexpr core::Duration kDefaultIdlePoll = std::chrono::milliseconds(500);
 inline constexpr core::Duration kDefaultRescueInterval = std::chrono::seconds(2);
 inline constexpr core::Duration kDefaultShutdownGrace = std::chrono::seconds(30);
+inline constexpr core::Duration kDefaultNodeRetention = std::chrono::hours(24);
+// How often the leader removes the rows of long-silent nodes, at most (and at
+// most a quarter of EngineOptions::node_retention).
+inline constexpr core::Duration kNodePruneEvery = std::chrono::minutes(1);
 // A claim's batch is also bounded by the free slots (kDefaultConcurrency), so
 // this matters where a node runs many attempts at once: draining 100 000
 // no-ops, 512 a claim gave 10-14 % more than 256 and 1 000 no more than 512
@@ -85,6 +89,11 @@ struct EngineOptions {
   // On Stop(), how long running attempts may finish before their leases are
   // given back. Default: kDefaultShutdownGrace.
   core::Duration shutdown_grace = kDefaultShutdownGrace;
+  // The leader removes the rows of nodes whose last heartbeat is older than
+  // this (Store::NodePrune): a node's id is new at each start, so /v1/nodes
+  // would otherwise list every node that ever ran. Zero keeps them all.
+  // Default: kDefaultNodeRetention.
+  core::Duration node_retention = kDefaultNodeRetention;
   // Retry backoff (see retry_policy.h), multiplied by time_scale.
   core::Duration backoff_base = kDefaultBackoffBase;
   core::Duration backoff_max = kDefaultBackoffMax;
@@ -191,6 +200,8 @@ class Engine {
   int SharedClaimers();
   // This node's row in the store: its concurrency, or 0 once it claims no more.
   void Heartbeat(core::Time now, bool stopping);
+  // The leader's removal of long-silent nodes (EngineOptions::node_retention).
+  void PruneNodes(core::Time now);
   // Slots neither running nor reserved by a claim in flight. REQUIRES: mu_.
   int FreeSlots() const;
   // One store claim of up to `limit` tasks: records those run at once and

@@ -626,6 +626,73 @@ TEST(EngineTest, TheHeartbeatSaysTheConcurrencyAndStopSaysZero) {
   EXPECT_EQ(concurrency(), 0);
 }
 
+// A node's id is new at each start: the leader removes the rows of nodes
+// silent for longer than the retention, and only those.
+TEST(EngineTest, TheLeaderRemovesNodesSilentForLongerThanTheRetention) {
+  auto b = MakeBundle([](EngineOptions& o) { o.node_retention = std::chrono::hours(1); });
+  ASSERT_TRUE(WaitFor([&] { return b->engine->Stats().leader; }));
+  auto heartbeat = [&](const std::string& id, core::Duration age) {
+    ASSERT_TRUE(b->store
+                    ->NodeHeartbeat({.id = id,
+                                     .version = "test",
+                                     .started_at = b->clock.Now() - std::chrono::hours(3),
+                                     .last_heartbeat = b->clock.Now() - age,
+                                     .concurrency = 8})
+                    .ok());
+  };
+  heartbeat("node-gone", std::chrono::hours(2));
+  heartbeat("node-quiet", std::chrono::minutes(50));
+  auto ids = [&] {
+    std::set<std::string> out;
+    auto nodes = b->store->NodeList();
+    EXPECT_TRUE(nodes.ok());
+    if (nodes.ok())
+      for (const core::NodeInfo& n : *nodes) out.insert(n.id);
+    return out;
+  };
+  // The next look (at most a minute away) removes the node silent for 2 h;
+  // by then the other has been silent for 51 min, within the hour.
+  b->clock.Advance(std::chrono::minutes(1));
+  ASSERT_TRUE(WaitFor([&] { return ids().count("node-gone") == 0; }));
+  EXPECT_EQ(ids(), (std::set<std::string>{"node-a", "node-quiet"}));
+  // Ten minutes on, it is past the hour too; this node heartbeats throughout.
+  b->clock.Advance(std::chrono::minutes(10));
+  ASSERT_TRUE(WaitFor([&] { return ids().count("node-quiet") == 0; }));
+  EXPECT_EQ(ids(), (std::set<std::string>{"node-a"}));
+}
+
+TEST(EngineTest, NoRetentionKeepsEveryNode) {
+  auto b = MakeBundle([](EngineOptions& o) { o.node_retention = core::Duration::zero(); });
+  ASSERT_TRUE(WaitFor([&] { return b->engine->Stats().leader; }));
+  ASSERT_TRUE(b->store
+                  ->NodeHeartbeat({.id = "node-gone",
+                                   .version = "test",
+                                   .started_at = b->clock.Now() - std::chrono::hours(48),
+                                   .last_heartbeat = b->clock.Now() - std::chrono::hours(47),
+                                   .concurrency = 8})
+                  .ok());
+  std::optional<core::NodeInfo> gone;
+  // This node's heartbeat at `at` or later. One look of the leader (a prune,
+  // were there a retention) comes between two of them.
+  auto beat_since = [&](core::Time at) {
+    auto nodes = b->store->NodeList();
+    if (!nodes.ok()) return false;
+    gone.reset();
+    bool beat = false;
+    for (const core::NodeInfo& n : *nodes) {
+      if (n.id == "node-gone") gone = n;
+      if (n.id == "node-a" && n.last_heartbeat >= at) beat = true;
+    }
+    return beat;
+  };
+  for (int i = 0; i < 2; ++i) {
+    b->clock.Advance(std::chrono::minutes(5));
+    const core::Time at = b->clock.Now();
+    ASSERT_TRUE(WaitFor([&] { return beat_since(at); }));
+  }
+  EXPECT_TRUE(gone.has_value());
+}
+
 TEST(EngineTest, StopGivesBackUnfinishedLeasesWithoutUsingAnAttempt) {
   auto b = MakeBundle();
   std::string id = b->Create([](core::Task& t) { t.max_attempts = 1; });

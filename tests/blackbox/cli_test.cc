@@ -20,7 +20,7 @@ TEST(CliTest, ServeHelpExitsZeroAndListsItsFlags) {
   EXPECT_TRUE(r.status.exited && r.status.code == 0) << r.status.ToString() << "\n" << r.output;
   for (const char* flag : {"--listen", "--db", "--time-scale", "--api-token", "--callback-secret",
                            "--bar-url", "--concurrency", "--claim-batch", "--claimers",
-                           "--node-id", "--shutdown-grace-s"}) {
+                           "--node-id", "--shutdown-grace-s", "--node-retention-s"}) {
     EXPECT_THAT(r.output, HasSubstr(flag)) << "serve --help does not mention " << flag;
   }
 }
@@ -41,6 +41,19 @@ TEST(CliTest, AClaimTuningOutOfRangeIsRefusedByName) {
     EXPECT_TRUE(r.status.exited && r.status.code != 0) << flag << " " << value << ": "
                                                        << r.status.ToString();
     EXPECT_THAT(r.output, HasSubstr(flag + ": must be in")) << r.output;
+  }
+}
+
+// A node listed alive for 3 leases after its last heartbeat must not be
+// removed before that.
+TEST(CliTest, ANodeRetentionShorterThanThreeLeasesIsRefused) {
+  for (const char* value : {"1", "89", "-1"}) {
+    CommandResult r = RunCommand({SkedBinary(), "serve", "--listen", "127.0.0.1:0", "--db",
+                                  ":memory:", "--lease-s", "30", "--node-retention-s", value},
+                                 seconds(10));
+    EXPECT_TRUE(r.status.exited && r.status.code != 0) << value << ": " << r.status.ToString();
+    EXPECT_THAT(r.output, HasSubstr("--node-retention-s: must be 0 or from 3 x --lease-s"))
+        << r.output;
   }
 }
 

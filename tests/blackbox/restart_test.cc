@@ -211,5 +211,30 @@ TEST_F(RestartTest, NodesListsEveryNodeAndWhichAreAlive) {
   EXPECT_EQ(nodes()["node-last"].concurrency, 64);
 }
 
+// Every start is a new node id (hostname-pid by default): the leader removes
+// the nodes silent for longer than --node-retention-s, so the list does not
+// grow with every restart.
+TEST_F(RestartTest, NodesSilentForLongerThanTheRetentionLeaveTheList) {
+  ServerOptions o;
+  o.node_id = "node-old";
+  o.extra_args = {"--lease-s", "1", "--node-retention-s", "3"};
+  ServerProcess& s = StartServer(o);
+  auto ids = [&] {
+    HttpResponse r = api().Get("/v1/nodes");
+    EXPECT_EQ(r.status, 200) << r.body;
+    const json::value body = json::parse(r.body);
+    std::set<std::string> out;
+    for (const auto& n : body.at("nodes").as_array()) out.insert(std::string(n.at("id").as_string()));
+    return out;
+  };
+  ASSERT_TRUE(WaitUntil([&] { return ids().count("node-old") == 1; }));
+  s.Kill();
+  s.options().node_id = "node-new";
+  s.Start();
+  ASSERT_TRUE(WaitUntil([&] { return ids().count("node-new") == 1; }));
+  EXPECT_TRUE(WaitUntil([&] { return ids().count("node-old") == 0; }, seconds(15)));
+  EXPECT_EQ(ids(), std::set<std::string>{"node-new"});
+}
+
 }  // namespace
 }  // namespace sked::blackbox

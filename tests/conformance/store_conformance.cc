@@ -2064,6 +2064,37 @@ TEST_P(StoreConformanceTest, NodeHeartbeatCreatesAndRefreshes) {
   EXPECT_EQ(nodes[1].concurrency, 8);
 }
 
+TEST_P(StoreConformanceTest, NodePruneRemovesOnlyNodesSilentSinceBefore) {
+  for (auto [id, at] : {std::pair{"gone", kT0}, std::pair{"edge", kT0 + seconds(10)},
+                        std::pair{"live", kT0 + seconds(20)}}) {
+    ASSERT_THAT(store().NodeHeartbeat({.id = id,
+                                       .version = "0.1.0",
+                                       .started_at = kT0,
+                                       .last_heartbeat = at,
+                                       .concurrency = 4}),
+                IsOk());
+  }
+  // A heartbeat exactly at the bound is not before it: the node stays.
+  SKED_ASSERT_OK_AND_ASSIGN(int64_t pruned, store().NodePrune(kT0 + seconds(10)));
+  EXPECT_EQ(pruned, 1);
+  SKED_ASSERT_OK_AND_ASSIGN(std::vector<core::NodeInfo> nodes, store().NodeList());
+  std::vector<std::string> ids;
+  for (const core::NodeInfo& n : nodes) ids.push_back(n.id);
+  EXPECT_THAT(ids, UnorderedElementsAre("edge", "live"));
+  // Nothing left that old: nothing to remove.
+  SKED_ASSERT_OK_AND_ASSIGN(pruned, store().NodePrune(kT0 + seconds(10)));
+  EXPECT_EQ(pruned, 0);
+  // A node that heartbeats again after its row was pruned is back.
+  ASSERT_THAT(store().NodeHeartbeat({.id = "gone",
+                                     .version = "0.1.0",
+                                     .started_at = kT0,
+                                     .last_heartbeat = kT0 + seconds(30),
+                                     .concurrency = 4}),
+              IsOk());
+  SKED_ASSERT_OK_AND_ASSIGN(nodes, store().NodeList());
+  EXPECT_EQ(nodes.size(), 3u);
+}
+
 TEST_P(StoreConformanceTest, TaskRetryKeepsTheFailedAttemptsResult) {
   Task t = InsertAndClaim(store(), factory_.Make([](Task& x) { x.max_attempts = 2; }));
   SKED_ASSERT_OK_AND_ASSIGN(Task after,

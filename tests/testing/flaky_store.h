@@ -122,6 +122,10 @@ class FlakyStore final : public core::Store {
   core::Status NodeHeartbeat(const core::NodeInfo& n) override {
     return Down() ? Unavailable() : inner_->NodeHeartbeat(n);
   }
+  core::StatusOr<int64_t> NodePrune(core::Time silent_since) override {
+    if (Down()) return Unavailable();
+    return inner_->NodePrune(silent_since);
+  }
   core::StatusOr<std::vector<core::NodeInfo>> NodeList() override {
     if (Down()) return Unavailable();
     return inner_->NodeList();

@@ -389,6 +389,8 @@ constexpr char kNodeHeartbeatSql[] =
     " started_at = excluded.started_at,"
     " last_heartbeat = excluded.last_heartbeat, concurrency = excluded.concurrency";
 
+constexpr char kNodePruneSql[] = "DELETE FROM nodes WHERE last_heartbeat < $1::timestamptz";
+
 constexpr char kNodeListSql[] = "SELECT id, version, " SKED_PG_US("started_at") ", " SKED_PG_US(
     "last_heartbeat") ", concurrency FROM nodes ORDER BY id";
 
@@ -778,6 +780,7 @@ class PostgresStore final : public core::Store {
   StatusOr<std::map<TaskState, int64_t>> TaskCountByState() override;
   Status NodeHeartbeat(const NodeInfo& node) override;
   StatusOr<std::vector<NodeInfo>> NodeList() override;
+  StatusOr<int64_t> NodePrune(Time silent_since) override;
   StatusOr<bool> LeaderElect(const std::string& node, Time now, Duration ttl) override;
   Status LeaderResign(const std::string& node) override;
 
@@ -1896,6 +1899,14 @@ StatusOr<std::vector<NodeInfo>> PostgresStore::NodeList() {
                                .concurrency = static_cast<int>(r.Int(i, 4))});
     }
     return nodes;
+  });
+}
+
+StatusOr<int64_t> PostgresStore::NodePrune(Time silent_since) {
+  return Run([&](Connection& conn) -> StatusOr<int64_t> {
+    ASSIGN_OR_RETURN(Result r,
+                     conn.Exec(kNodePruneSql, Params().Add(silent_since), "prune nodes"));
+    return r.affected();
   });
 }
 

@@ -409,6 +409,7 @@ class SqliteStore final : public core::Store {
   StatusOr<std::map<TaskState, int64_t>> TaskCountByState() override;
   Status NodeHeartbeat(const NodeInfo& node) override;
   StatusOr<std::vector<NodeInfo>> NodeList() override;
+  StatusOr<int64_t> NodePrune(Time silent_since) override;
   StatusOr<bool> LeaderElect(const std::string& node, Time now,
                              Duration ttl) override;
   Status LeaderResign(const std::string& node) override;
@@ -1410,6 +1411,16 @@ StatusOr<std::vector<NodeInfo>> SqliteStore::NodeList() {
                    .last_heartbeat = core::TimeFromMicros(st.Int(3)),
                    .concurrency = static_cast<int>(st.Int(4))});
     }
+  });
+}
+
+StatusOr<int64_t> SqliteStore::NodePrune(Time silent_since) {
+  return Write([&](Connection& conn) -> StatusOr<int64_t> {
+    ASSIGN_OR_RETURN(Statement st, conn.Prepare("DELETE FROM nodes WHERE last_heartbeat < ?",
+                                                "prune nodes"));
+    st.Bind(core::ToMicros(silent_since));
+    RETURN_IF_ERROR(st.Run());
+    return static_cast<int64_t>(conn.Changes());
   });
 }
 
