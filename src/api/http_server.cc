@@ -9,6 +9,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -22,6 +26,10 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
+// At Stop, how long a response being written may take to reach its client,
+// and how long the I/O threads may take to finish what they still do.
+constexpr auto kStopWriteTimeout = std::chrono::seconds(2);
+constexpr auto kStopDrainTimeout = std::chrono::seconds(5);
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -86,6 +94,19 @@ struct HttpServer::Impl {
   uint16_t bound_port = 0;
   bool running = false;
 
+  class Session;
+  // The open connections, so that Stop can close them: by address, each
+  // session removing itself as it is destroyed. `stopping` (set under
+  // sessions_mu, so a session registers before Stop looks or sees it) closes
+  // a session that comes up after Stop looked, and each at its next read.
+  std::mutex sessions_mu;
+  std::map<const Session*, std::weak_ptr<Session>> sessions;
+  std::atomic<bool> stopping{false};
+  // I/O threads whose run() returned, for Stop's bounded wait.
+  std::mutex io_mu;
+  std::condition_variable io_cv;
+  int io_done = 0;
+
   Impl(HttpServerOptions o, HttpHandler h, HttpAsyncHandler a)
       : options(std::move(o)),
         handler(std::move(h)),
@@ -95,13 +116,42 @@ struct HttpServer::Impl {
   class Session : public std::enable_shared_from_this<Session> {
    public:
     Session(tcp::socket socket, Impl& impl) : stream_(std::move(socket)), impl_(impl) {}
+    ~Session() {
+      std::lock_guard lk(impl_.sessions_mu);
+      impl_.sessions.erase(this);
+    }
 
     void Run() {
+      {
+        std::lock_guard lk(impl_.sessions_mu);
+        if (!impl_.stopping) impl_.sessions.emplace(this, weak_from_this());
+      }
       asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
     }
 
+    // From any thread, once the server stops: a connection waiting for a
+    // request closes now; one writing a response closes once it is written
+    // (Write's completion, since the server is stopping), within
+    // kStopWriteTimeout.
+    void CloseForStop() {
+      asio::post(stream_.get_executor(), [self = shared_from_this()] {
+        if (self->writing_) {
+          self->stream_.expires_after(kStopWriteTimeout);
+        } else {
+          self->Close();
+        }
+      });
+    }
+
    private:
+    bool Stopping() const { return impl_.stopping.load(); }
+
+
     void Read() {
+      if (Stopping()) {
+        Close();
+        return;
+      }
       parser_.emplace();
       parser_->body_limit(impl_.options.body_limit);
       parser_->header_limit(64 * 1024);
@@ -181,14 +231,16 @@ struct HttpServer::Impl {
       auto res =
           std::make_shared<http::response<http::string_body>>(ToBeast(std::move(resp), version,
                                                                       keep_alive));
-      stream_.expires_after(kIdleTimeout);
+      stream_.expires_after(Stopping() ? kStopWriteTimeout : kIdleTimeout);
+      writing_ = true;
       http::async_write(stream_, *res,
                         [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+                          self->writing_ = false;
                           if (ec || !keep_alive) {
                             self->Close();
                             return;
                           }
-                          self->Read();
+                          self->Read();  // which closes it if the server is stopping
                         });
     }
 
@@ -202,6 +254,7 @@ struct HttpServer::Impl {
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     Impl& impl_;
+    bool writing_ = false;  // on the session's strand
   };
 
   void AsyncDone() {
@@ -244,7 +297,12 @@ core::Status HttpServer::Start() {
   impl_->work.emplace(impl_->ioc.get_executor());
   impl_->Accept();
   for (int i = 0; i < std::max(1, impl_->options.io_threads); ++i)
-    impl_->io_threads.emplace_back([this] { impl_->ioc.run(); });
+    impl_->io_threads.emplace_back([this] {
+      impl_->ioc.run();
+      std::lock_guard lk(impl_->io_mu);
+      ++impl_->io_done;
+      impl_->io_cv.notify_all();
+    });
   impl_->running = true;
   return core::OkStatus();
 }
@@ -262,8 +320,31 @@ void HttpServer::Stop() {
     impl_->async_pending.wait(n);
   }
   impl_->handlers.join();
+  // Every answer is now posted to its connection: let each be written, then
+  // close every connection. Stopping the I/O context at once would drop the
+  // answers still queued and leave their connections open, with clients
+  // waiting on them for as long as the process lives.
+  std::vector<std::shared_ptr<Impl::Session>> open;
+  {
+    std::lock_guard lk(impl_->sessions_mu);
+    impl_->stopping = true;
+    for (auto& [ptr, weak] : impl_->sessions) {
+      if (auto s = weak.lock()) open.push_back(std::move(s));
+    }
+  }
+  for (auto& s : open) s->CloseForStop();
+  open.clear();
   impl_->work.reset();
-  impl_->ioc.stop();
+  {
+    // With no connection left and no work guard, run() returns by itself;
+    // whatever still holds it after kStopDrainTimeout is dropped.
+    std::unique_lock lk(impl_->io_mu);
+    const int threads = static_cast<int>(impl_->io_threads.size());
+    if (!impl_->io_cv.wait_for(lk, kStopDrainTimeout,
+                               [&] { return impl_->io_done == threads; })) {
+      impl_->ioc.stop();
+    }
+  }
   for (auto& t : impl_->io_threads) t.join();
   impl_->io_threads.clear();
 }
