@@ -146,7 +146,6 @@ struct HttpServer::Impl {
    private:
     bool Stopping() const { return impl_.stopping.load(); }
 
-
     void Read() {
       if (Stopping()) {
         Close();
