@@ -12,7 +12,6 @@
 // the tests (gtest_discover_tests) starts none.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
