@@ -570,6 +570,10 @@ TEST(EngineTest, ABacklogIsClaimedByEveryClaimerWithinTheConcurrency) {
         },
         /*flaky=*/true);
     b->flaky->SetClaimDelay(milliseconds(20));  // so that claims made at once overlap
+    // However late a claimer's thread runs: the claims after the dispatcher's
+    // first of the backlog wait for each other (its look at start is done).
+    ASSERT_TRUE(WaitFor([&] { return b->flaky->ClaimCalls() == 1; }));
+    b->flaky->SetClaimGate(claimers, /*after=*/1);
     for (int i = 0; i < 12; ++i) b->Create();
     ASSERT_TRUE(WaitFor([&] { return b->executor.LiveCount() == 5; })) << claimers;
     EXPECT_FALSE(WaitFor([&] { return b->executor.LiveCount() > 5; }, milliseconds(100)));
@@ -604,6 +608,8 @@ TEST(EngineTest, TheNodesThatClaimShareTheClaimers) {
                                      .concurrency = other.concurrency})
                     .ok());
     b->flaky->SetClaimDelay(milliseconds(20));
+    ASSERT_TRUE(WaitFor([&] { return b->flaky->ClaimCalls() == 1; }));  // the look at start
+    b->flaky->SetClaimGate(other.claims_in_flight, /*after=*/1);
     for (int i = 0; i < 12; ++i) b->Create();
     ASSERT_TRUE(WaitFor([&] { return b->executor.LiveCount() == 5; })) << other.concurrency;
     EXPECT_EQ(b->flaky->MaxClaimsInFlight(), other.claims_in_flight)

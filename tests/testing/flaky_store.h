@@ -35,6 +35,16 @@ class FlakyStore final : public core::Store {
   // at once overlap; MaxClaimsInFlight says how many did.
   void SetClaimDelay(std::chrono::milliseconds d) { claim_delay_ms_.store(d.count()); }
   int MaxClaimsInFlight() const { return max_in_flight_.load(); }
+  // After the next `after` claims, the `n` that follow wait (up to 5 s) until
+  // `n` are in flight at once, so that claims the engine makes together
+  // overlap however slowly its threads get to run: MaxClaimsInFlight() < n
+  // then says the engine never made n at once, not that the machine was busy.
+  // (An engine's first claim of a backlog is its dispatcher's alone.)
+  void SetClaimGate(int n, int after) {
+    gate_size_.store(n);
+    gate_skip_.store(after);
+    gate_left_.store(n);
+  }
 
   core::StatusOr<core::TaskInsertResult> TaskInsert(const core::Task& t) override {
     if (Down()) return Unavailable();
@@ -64,6 +74,12 @@ class FlakyStore final : public core::Store {
     const int now_in_flight = ++in_flight_;
     for (int seen = max_in_flight_.load();
          now_in_flight > seen && !max_in_flight_.compare_exchange_weak(seen, now_in_flight);) {
+    }
+    if (gate_skip_.fetch_sub(1) <= 0 && gate_left_.fetch_sub(1) > 0) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (in_flight_.load() < gate_size_.load() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
     }
     if (int64_t ms = claim_delay_ms_.load(); ms > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(ms));
@@ -210,6 +226,9 @@ class FlakyStore final : public core::Store {
   std::atomic<int> in_flight_{0};
   std::atomic<int> max_in_flight_{0};
   std::atomic<int64_t> claim_delay_ms_{0};
+  std::atomic<int> gate_size_{0};
+  std::atomic<int> gate_skip_{0};
+  std::atomic<int> gate_left_{0};
   std::atomic<bool> down_{false};
 };
 
