@@ -172,7 +172,8 @@ TEST(HttpServerTest, StopClosesIdleConnections) {
   timeval bound{.tv_sec = 10, .tv_usec = 0};
   ASSERT_EQ(::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound), 0);
   char byte;
-  const ssize_t n = ::recv(socket.native_handle(), &byte, 1, 0);  // not asio's: it waits on
+  // recv, not asio's read: asio polls again when the bound passes, for ever.
+  const ssize_t n = ::recv(socket.native_handle(), &byte, 1, 0);
   EXPECT_EQ(n, 0) << (n < 0 ? std::strerror(errno) : "a byte after the response");
 }
 
