@@ -63,12 +63,14 @@ void Engine::Log(core::LogLevel level, const std::string& message) {
   if (options_.logger) options_.logger->Log(level, message);
 }
 
-void Engine::NoteError(const core::Status& s, const char* where) {
+void Engine::NoteError(const core::Status& s, const char* where, Time called_at) {
   std::string text = std::string(where) + ": " + s.ToString();
   Log(core::LogLevel::kWarn, text);
   std::lock_guard lk(mu_);
   stats_.last_error = std::move(text);
-  if (s.code() == core::StatusCode::kUnavailable) last_unavailable_ = clock_.Now();
+  if (s.code() == core::StatusCode::kUnavailable) {
+    last_unavailable_ = std::max(last_unavailable_, called_at);
+  }
 }
 
 double Engine::UnitRandom() {
@@ -97,7 +99,7 @@ core::StatusOr<int> Engine::ClaimAndLaunch(Time now, int limit,
        .run_instantly = [&](const core::Task& t) { return RunInstantly(t, ran); },
        .next_run_at = next_run_at});
   if (!claimed.ok()) {
-    NoteError(claimed.status(), "claim");
+    NoteError(claimed.status(), "claim", now);
     return claimed.status();
   }
   int64_t succeeded = 0, failed = 0;
@@ -147,8 +149,10 @@ void Engine::DispatchLoop() {
       reserved_ -= limit;
       if (!claimed.ok()) {
         backlog_ = false;
-        clock_.WaitUntil(lk, dispatch_cv_, clock_.Now() + error_backoff,
-                         [&] { return stopping_; });
+        // From when the claim was made, as NoteError's stamp: a claim that
+        // took long to fail has waited its share already (and a clock that
+        // jumped meanwhile must not push the retry past its ticks).
+        clock_.WaitUntil(lk, dispatch_cv_, now + error_backoff, [&] { return stopping_; });
         error_backoff = std::min<Duration>(error_backoff * 2, std::chrono::seconds(2));
         continue;
       }
@@ -316,13 +320,14 @@ void Engine::StartAttempt(core::Executor* executor, core::LaunchParams params) {
   }
   if (executor->Durable()) {
     core::Executor::Placement placed = executor->Placed(*handle);
+    const Time now = clock_.Now();
     auto st = store_.TaskSetHandle({.id = id,
                                     .attempt = attempt,
                                     .handle = *handle,
                                     .instance_id = placed.instance_id,
-                                    .now = clock_.Now(),
+                                    .now = now,
                                     .message = placed.message});
-    if (!st.ok() && st.code() != core::StatusCode::kAborted) NoteError(st, "save handle");
+    if (!st.ok() && st.code() != core::StatusCode::kAborted) NoteError(st, "save handle", now);
   }
 }
 
@@ -405,7 +410,7 @@ std::optional<core::TaskFinishParams> Engine::FinalOutcome(const Completion& c, 
   return std::nullopt;  // retried or interrupted: TaskRetry's
 }
 
-bool Engine::Settled(const core::Status& st, const std::string& tag) {
+bool Engine::Settled(const core::Status& st, const std::string& tag, Time called_at) {
   if (st.ok()) return true;
   switch (st.code()) {
     case core::StatusCode::kAborted:
@@ -415,10 +420,10 @@ bool Engine::Settled(const core::Status& st, const std::string& tag) {
       Log(core::LogLevel::kDebug, tag + ": outcome not recorded: " + st.message());
       return true;
     case core::StatusCode::kUnavailable:
-      NoteError(st, "record outcome");
+      NoteError(st, "record outcome", called_at);
       return false;  // kept, to try again
     default:
-      NoteError(st, "record outcome");
+      NoteError(st, "record outcome", called_at);
       return true;
   }
 }
@@ -461,7 +466,7 @@ std::vector<bool> Engine::RecordFinishes(std::deque<Completion>& batch) {
       }
     }
     // Unavailable stays unsettled: RecordCompletion tries it once more.
-    settled[index[k]] = Settled(results[k], tag);
+    settled[index[k]] = Settled(results[k], tag, now);
   }
   std::lock_guard lk(mu_);
   stats_.succeeded += succeeded;
@@ -534,7 +539,7 @@ bool Engine::RecordCompletion(const Completion& c) {
       break;
     }
   }
-  return Settled(st, tag);
+  return Settled(st, tag, now);
 }
 
 void Engine::AbortLocal(const std::string& id) {
@@ -578,7 +583,7 @@ void Engine::MaintenanceLoop() {
     if (now >= next_rescue) {
       auto leader = store_.LeaderElect(options_.node_id, now, options_.lease);
       bool is_leader = leader.ok() && *leader;
-      if (!leader.ok()) NoteError(leader.status(), "leader election");
+      if (!leader.ok()) NoteError(leader.status(), "leader election", now);
       {
         std::lock_guard g(mu_);
         stats_.leader = is_leader;
@@ -609,7 +614,7 @@ void Engine::MaintenanceLoop() {
 void Engine::PruneNodes(Time now) {
   auto pruned = store_.NodePrune(now - options_.node_retention);
   if (!pruned.ok()) {
-    NoteError(pruned.status(), "prune nodes");
+    NoteError(pruned.status(), "prune nodes", now);
   } else if (*pruned > 0) {
     Log(core::LogLevel::kInfo, "removed " + std::to_string(*pruned) +
                                    " node(s) silent for longer than the node retention");
@@ -622,7 +627,7 @@ void Engine::Heartbeat(Time now, bool stopping) {
                                   .started_at = started_at_,
                                   .last_heartbeat = now,
                                   .concurrency = stopping ? 0 : options_.concurrency});
-  if (!st.ok()) NoteError(st, "node heartbeat");
+  if (!st.ok()) NoteError(st, "node heartbeat", now);
 }
 
 void Engine::RenewLeases() {
@@ -632,12 +637,11 @@ void Engine::RenewLeases() {
     for (const auto& [id, a] : running_) refs.push_back({id, a.task.attempt});
   }
   if (refs.empty()) return;
-  auto lost = store_.TaskLeaseRenew({.node = options_.node_id,
-                                     .now = clock_.Now(),
-                                     .lease = options_.lease,
-                                     .tasks = std::move(refs)});
+  const Time now = clock_.Now();
+  auto lost = store_.TaskLeaseRenew(
+      {.node = options_.node_id, .now = now, .lease = options_.lease, .tasks = std::move(refs)});
   if (!lost.ok()) {
-    NoteError(lost.status(), "renew leases");
+    NoteError(lost.status(), "renew leases", now);
     return;
   }
   for (const auto& ref : *lost) {
@@ -686,9 +690,10 @@ void Engine::EnforceTimeouts() {
 void Engine::Rescue() {
   const Duration grace =
       options_.adopt_grace > Duration::zero() ? options_.adopt_grace : options_.lease * 3;
-  auto rescued = store_.TaskRescue({.now = clock_.Now(), .limit = 1000, .handle_grace = grace});
+  const Time now = clock_.Now();
+  auto rescued = store_.TaskRescue({.now = now, .limit = 1000, .handle_grace = grace});
   if (!rescued.ok()) {
-    NoteError(rescued.status(), "rescue");
+    NoteError(rescued.status(), "rescue", now);
     return;
   }
   if (rescued->empty()) return;
@@ -728,10 +733,11 @@ void Engine::AdoptOrphans() {
         auto it = running_.find(a.task_id);
         if (it != running_.end() && it->second.task.attempt == a.attempt) continue;  // ours
       }
+      const Time now = clock_.Now();
       auto adopted = store_.TaskAdopt({.id = a.task_id,
                                        .attempt = a.attempt,
                                        .node = options_.node_id,
-                                       .now = clock_.Now(),
+                                       .now = now,
                                        .lease = options_.lease});
       if (adopted.ok()) {
         AdoptAttempt(executor, std::move(*adopted), a.handle);
@@ -739,7 +745,7 @@ void Engine::AdoptOrphans() {
       }
       const auto code = adopted.status().code();
       if (code != core::StatusCode::kAborted && code != core::StatusCode::kNotFound) {
-        NoteError(adopted.status(), "adopt");
+        NoteError(adopted.status(), "adopt", now);
         continue;
       }
       // Not ours to run. Remove it unless it is the live attempt of another
@@ -801,16 +807,17 @@ void Engine::GiveBackAll() {
     // A durable attempt (a container, an instance) keeps running; its lease
     // runs out and another node adopts it. An in-process one is given back.
     if (a.executor->Durable()) continue;
+    const Time now = clock_.Now();
     auto st = store_.TaskRetry({.id = a.task.id,
                                 .attempt = a.task.attempt,
-                                .run_at = clock_.Now(),
+                                .run_at = now,
                                 .error = std::nullopt,
                                 .free = true,
                                 .node = options_.node_id,
-                                .now = clock_.Now(),
+                                .now = now,
                                 .message = "lease given back at shutdown"});
     if (!st.ok() && st.status().code() != core::StatusCode::kAborted)
-      NoteError(st.status(), "give back lease");
+      NoteError(st.status(), "give back lease", now);
   }
 }
 

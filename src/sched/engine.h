@@ -233,7 +233,8 @@ class Engine {
   std::optional<core::TaskFinishParams> FinalOutcome(const Completion& c, core::Time now) const;
   // Whether an outcome the store answered `st` to is settled: recorded, or
   // decided by someone else. false (unavailable): keep it and try again.
-  bool Settled(const core::Status& st, const std::string& tag);
+  // called_at: when the store was asked (see NoteError).
+  bool Settled(const core::Status& st, const std::string& tag, core::Time called_at);
   // Writes the final outcomes of `batch` in one store call; true where one
   // is settled (recorded, or decided by someone else).
   std::vector<bool> RecordFinishes(std::deque<Completion>& batch);
@@ -246,7 +247,10 @@ class Engine {
   void AdoptAttempt(core::Executor* executor, core::Task task, const std::string& handle);
   void GiveBackAll();
   void Log(core::LogLevel level, const std::string& message);
-  void NoteError(const core::Status& s, const char* where);
+  // called_at: when the failing call was made (the store's `now`), not when
+  // its error came back: an outage is over from the first call that works,
+  // and a late error must not move its end (a fake clock may have jumped).
+  void NoteError(const core::Status& s, const char* where, core::Time called_at);
   double UnitRandom();
 
   const EngineOptions options_;

@@ -34,11 +34,14 @@ struct Bundle {
   std::unique_ptr<TaskService> service;
   testing::TaskFactory factory{testing::kTestEpoch};
 
-  // A test that ended early (a failed ASSERT) may leave launches held or the
-  // store down: stopping the engine would then wait for them forever.
+  // A test that ended early (a failed ASSERT) may leave launches or failures
+  // held, or the store down: stopping the engine would then wait forever.
   ~Bundle() {
     executor.HoldLaunches(false);
-    if (flaky != nullptr) flaky->SetDown(false);
+    if (flaky != nullptr) {
+      flaky->ReleaseFailures();
+      flaky->SetDown(false);
+    }
   }
 
   core::Task Get(const std::string& id) { return *store->TaskGet(id); }
@@ -433,6 +436,40 @@ TEST(EngineTest, AfterAnOutageADeadNodesTasksAreStillRescued) {
   ASSERT_TRUE(WaitFor([&] { return !b->engine->Stats().last_error.empty(); }));
   b->flaky->SetDown(false);
   b->clock.Advance(seconds(11));
+  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(t.id); }));
+  EXPECT_EQ(b->Get(t.id).attempt, 2);
+  EXPECT_EQ(b->engine->Stats().rescued, 1);
+}
+
+// An outage ends with the first store call that works. An error that comes
+// back late (here: held until the clock has moved a whole lease on) marks
+// when its call was made, not when it came back: stamped on its return, it
+// would put the outage's end past the last tick, and no rescue would follow.
+TEST(EngineTest, AnErrorThatComesBackLateDoesNotPostponeTheRescue) {
+  auto b = MakeBundle(
+      [](EngineOptions& o) {
+        o.lease = seconds(10);
+        o.rescue_interval = seconds(1);
+      },
+      /*flaky=*/true);
+  auto t = b->factory.Make([&](core::Task& x) { x.run_at = b->clock.Now() + seconds(3600); });
+  ASSERT_TRUE(b->flaky->inner().TaskInsert(t).ok());
+  ASSERT_TRUE(b->flaky->inner()
+                  .TaskClaim({.node = "dead",
+                              .now = t.run_at,
+                              .lease = seconds(10),
+                              .limit = 1,
+                              .runners = {"builtin"},
+                              .provisioning_runners = {}})
+                  .ok());
+  b->clock.Set(t.run_at + seconds(5));
+  b->flaky->HoldFailures();
+  b->flaky->SetDown(true);
+  b->clock.Advance(seconds(10));  // the dead node's lease runs out
+  ASSERT_TRUE(WaitFor([&] { return b->flaky->FailuresWaiting() > 0; }));
+  b->flaky->SetDown(false);
+  b->clock.Advance(seconds(11));  // a lease and more since the failing calls
+  b->flaky->ReleaseFailures();
   ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(t.id); }));
   EXPECT_EQ(b->Get(t.id).attempt, 2);
   EXPECT_EQ(b->engine->Stats().rescued, 1);

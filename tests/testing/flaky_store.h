@@ -45,6 +45,12 @@ class FlakyStore final : public core::Store {
     gate_skip_.store(after);
     gate_left_.store(n);
   }
+  // While held, a call that fails waits for ReleaseFailures() before it
+  // answers: its error reaches the caller late, as from a database that takes
+  // long to time out. FailuresWaiting() says how many calls wait.
+  void HoldFailures() { hold_failures_.store(true); }
+  void ReleaseFailures() { hold_failures_.store(false); }
+  int FailuresWaiting() const { return failures_waiting_.load(); }
 
   core::StatusOr<core::TaskInsertResult> TaskInsert(const core::Task& t) override {
     if (Down()) return Unavailable();
@@ -217,7 +223,12 @@ class FlakyStore final : public core::Store {
 
  private:
   bool Down() const { return down_.load(); }
-  static core::Status Unavailable() {
+  core::Status Unavailable() const {
+    if (hold_failures_.load()) {
+      ++failures_waiting_;
+      while (hold_failures_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      --failures_waiting_;
+    }
     return core::UnavailableError("flaky store: the database is down");
   }
 
@@ -230,6 +241,8 @@ class FlakyStore final : public core::Store {
   std::atomic<int> gate_skip_{0};
   std::atomic<int> gate_left_{0};
   std::atomic<bool> down_{false};
+  std::atomic<bool> hold_failures_{false};
+  mutable std::atomic<int> failures_waiting_{0};
 };
 
 }  // namespace sked::testing
