@@ -51,6 +51,21 @@ struct Bundle {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r->task.id;
   }
+  // A task due in an hour, claimed at its run_at with a 10 s lease by a node
+  // that then died: the lease is never renewed. Written past a flaky store.
+  core::Task ClaimedByDeadNode() {
+    core::Store& s = flaky != nullptr ? flaky->inner() : *store;
+    auto t = factory.Make([&](core::Task& x) { x.run_at = clock.Now() + seconds(3600); });
+    EXPECT_TRUE(s.TaskInsert(t).ok());
+    auto claimed = s.TaskClaim({.node = "dead",
+                                .now = t.run_at,
+                                .lease = seconds(10),
+                                .limit = 1,
+                                .runners = {"builtin"},
+                                .provisioning_runners = {}});
+    EXPECT_TRUE(claimed.ok() && claimed->size() == 1u);
+    return t;
+  }
 };
 
 // Another node's row, as its heartbeat at `last_heartbeat` left it.
@@ -348,17 +363,7 @@ TEST(EngineTest, LostLeaseStopsTheAttempt) {
 
 TEST(EngineTest, RescuesTasksOfADeadNode) {
   auto b = MakeBundle([](EngineOptions& o) { o.rescue_interval = seconds(1); });
-  // A task claimed by a node that then died (its lease is never renewed).
-  auto t = b->factory.Make([&](core::Task& x) { x.run_at = b->clock.Now() + seconds(3600); });
-  ASSERT_TRUE(b->store->TaskInsert(t).ok());
-  auto claimed = b->store->TaskClaim({.node = "dead",
-                                      .now = t.run_at,
-                                      .lease = seconds(10),
-                                      .limit = 1,
-                                      .runners = {"builtin"},
-                                      .provisioning_runners = {}});
-  ASSERT_TRUE(claimed.ok());
-  ASSERT_EQ(claimed->size(), 1u);
+  const core::Task t = b->ClaimedByDeadNode();
   b->clock.Set(t.run_at + seconds(11));
   ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(t.id); }));
   EXPECT_EQ(b->Get(t.id).attempt, 2);
@@ -419,17 +424,7 @@ TEST(EngineTest, AfterAnOutageADeadNodesTasksAreStillRescued) {
         o.rescue_interval = seconds(1);
       },
       /*flaky=*/true);
-  // A task claimed by a node that then died (its lease is never renewed).
-  auto t = b->factory.Make([&](core::Task& x) { x.run_at = b->clock.Now() + seconds(3600); });
-  ASSERT_TRUE(b->flaky->inner().TaskInsert(t).ok());
-  ASSERT_TRUE(b->flaky->inner()
-                  .TaskClaim({.node = "dead",
-                              .now = t.run_at,
-                              .lease = seconds(10),
-                              .limit = 1,
-                              .runners = {"builtin"},
-                              .provisioning_runners = {}})
-                  .ok());
+  const core::Task t = b->ClaimedByDeadNode();
   b->clock.Set(t.run_at + seconds(5));
   b->flaky->SetDown(true);
   b->clock.Advance(seconds(10));  // its lease ran out during the outage
@@ -452,16 +447,7 @@ TEST(EngineTest, AnErrorThatComesBackLateDoesNotPostponeTheRescue) {
         o.rescue_interval = seconds(1);
       },
       /*flaky=*/true);
-  auto t = b->factory.Make([&](core::Task& x) { x.run_at = b->clock.Now() + seconds(3600); });
-  ASSERT_TRUE(b->flaky->inner().TaskInsert(t).ok());
-  ASSERT_TRUE(b->flaky->inner()
-                  .TaskClaim({.node = "dead",
-                              .now = t.run_at,
-                              .lease = seconds(10),
-                              .limit = 1,
-                              .runners = {"builtin"},
-                              .provisioning_runners = {}})
-                  .ok());
+  const core::Task t = b->ClaimedByDeadNode();
   b->clock.Set(t.run_at + seconds(5));
   b->flaky->HoldFailures();
   b->flaky->SetDown(true);
