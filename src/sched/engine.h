@@ -248,8 +248,9 @@ class Engine {
   void GiveBackAll();
   void Log(core::LogLevel level, const std::string& message);
   // called_at: when the failing call was made (the store's `now`), not when
-  // its error came back: an outage is over from the first call that works,
-  // and a late error must not move its end (a fake clock may have jumped).
+  // its error came back: an outage lasts until the last failing call was
+  // made, and an error that comes back late (a call slow to time out, a fake
+  // clock that jumped meanwhile) must not move its end.
   void NoteError(const core::Status& s, const char* where, core::Time called_at);
   double UnitRandom();
 
