@@ -372,16 +372,32 @@ TEST(EngineTest, RescuesTasksOfADeadNode) {
   EXPECT_TRUE(WaitFor([&] { return b->engine->Stats().rescued >= 1; }));
 }
 
-// A database outage longer than the lease: the task keeps running here, so
-// when the store is back the leader must let this node renew the lease
-// rather than rescue the task and run it a second time.
-TEST(EngineTest, AfterAnOutageLeasesAreRenewedNotRescued) {
-  auto b = MakeBundle(
+// The outage tests' engine: on a flaky store, with ClaimedByDeadNode's 10 s
+// lease and a rescue every second.
+std::unique_ptr<Bundle> OutageBundle() {
+  return MakeBundle(
       [](EngineOptions& o) {
         o.lease = seconds(10);
         o.rescue_interval = seconds(1);
       },
       /*flaky=*/true);
+}
+
+// The dead node's task `t` was rescued, once, and runs here in its second
+// attempt.
+void ExpectRescuedOnce(Bundle& b, const core::Task& t) {
+  ASSERT_TRUE(WaitFor([&] { return b.executor.IsLive(t.id); }));
+  EXPECT_EQ(b.Get(t.id).attempt, 2);
+  // Counted after the store's rescue commits, so maybe after the launch.
+  ASSERT_TRUE(WaitFor([&] { return b.engine->Stats().rescued >= 1; }));
+  EXPECT_EQ(b.engine->Stats().rescued, 1);
+}
+
+// A database outage longer than the lease: the task keeps running here, so
+// when the store is back the leader must let this node renew the lease
+// rather than rescue the task and run it a second time.
+TEST(EngineTest, AfterAnOutageLeasesAreRenewedNotRescued) {
+  auto b = OutageBundle();
   std::string id = b->Create();
   ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(id); }));
   ASSERT_TRUE(WaitFor([&] { return b->engine->Stats().leader; }));
@@ -419,12 +435,7 @@ TEST(EngineTest, AfterAnOutageLeasesAreRenewedNotRescued) {
 
 // The settling time delays a real rescue by one lease, no more.
 TEST(EngineTest, AfterAnOutageADeadNodesTasksAreStillRescued) {
-  auto b = MakeBundle(
-      [](EngineOptions& o) {
-        o.lease = seconds(10);
-        o.rescue_interval = seconds(1);
-      },
-      /*flaky=*/true);
+  auto b = OutageBundle();
   const core::Task t = b->ClaimedByDeadNode();
   b->clock.Set(t.run_at + seconds(5));
   b->flaky->SetDown(true);
@@ -432,24 +443,15 @@ TEST(EngineTest, AfterAnOutageADeadNodesTasksAreStillRescued) {
   ASSERT_TRUE(WaitFor([&] { return !b->engine->Stats().last_error.empty(); }));
   b->flaky->SetDown(false);
   b->clock.Advance(seconds(11));
-  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(t.id); }));
-  EXPECT_EQ(b->Get(t.id).attempt, 2);
-  // Counted after the store's rescue commits, so maybe after the launch.
-  ASSERT_TRUE(WaitFor([&] { return b->engine->Stats().rescued >= 1; }));
-  EXPECT_EQ(b->engine->Stats().rescued, 1);
+  ExpectRescuedOnce(*b, t);
 }
 
-// An outage ends with the first store call that works. An error that comes
+// An outage lasts until the last failing call was made. An error that comes
 // back late (here: held until the clock has moved a whole lease on) marks
 // when its call was made, not when it came back: stamped on its return, it
 // would put the outage's end past the last tick, and no rescue would follow.
 TEST(EngineTest, AnErrorThatComesBackLateDoesNotPostponeTheRescue) {
-  auto b = MakeBundle(
-      [](EngineOptions& o) {
-        o.lease = seconds(10);
-        o.rescue_interval = seconds(1);
-      },
-      /*flaky=*/true);
+  auto b = OutageBundle();
   const core::Task t = b->ClaimedByDeadNode();
   b->clock.Set(t.run_at + seconds(5));
   b->flaky->HoldFailures();
@@ -459,11 +461,7 @@ TEST(EngineTest, AnErrorThatComesBackLateDoesNotPostponeTheRescue) {
   b->flaky->SetDown(false);
   b->clock.Advance(seconds(11));  // a lease and more since the failing calls
   b->flaky->ReleaseFailures();
-  ASSERT_TRUE(WaitFor([&] { return b->executor.IsLive(t.id); }));
-  EXPECT_EQ(b->Get(t.id).attempt, 2);
-  // Counted after the store's rescue commits, so maybe after the launch.
-  ASSERT_TRUE(WaitFor([&] { return b->engine->Stats().rescued >= 1; }));
-  EXPECT_EQ(b->engine->Stats().rescued, 1);
+  ExpectRescuedOnce(*b, t);
 }
 
 // --- Adoption of external attempts (containers) ----------------------------
